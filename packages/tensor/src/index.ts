@@ -1,0 +1,12 @@
+/**
+ * @atelier/tensor — the tensor layer every Atelier package runs on.
+ *
+ * CONTRACT (stub, written by the foundation; @atelier/tensor's owner replaces the internals with
+ * fused kernels + custom gradients, keeping these names and signatures):
+ *  - `tf`: the tfjs-core namespace. Other packages import tfjs ONLY through this re-export.
+ *  - `initBackend(kind)`: picks and initialises a backend.
+ *  - fused ops: `layerNorm`, `gelu`, `causalSelfAttention`, `softmaxCrossEntropy`, `embedding`, `matmul`.
+ */
+export * as tf from '@tensorflow/tfjs-core';
+export * from './backend.js';
+export * from './ops.js';
