@@ -1,5 +1,5 @@
 import '@tensorflow/tfjs-backend-cpu';
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from './tf.js';
 
 export type BackendKind = 'auto' | 'webgpu' | 'cpu';
 

@@ -7,6 +7,7 @@
  *  - `initBackend(kind)`: picks and initialises a backend.
  *  - fused ops: `layerNorm`, `gelu`, `causalSelfAttention`, `softmaxCrossEntropy`, `embedding`, `matmul`.
  */
-export * as tf from '@tensorflow/tfjs-core';
+
 export * from './backend.js';
 export * from './ops.js';
+export { tf } from './tf.js';
