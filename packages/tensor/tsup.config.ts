@@ -1,4 +1,10 @@
+import { existsSync } from 'node:fs';
 import { atelierTsup } from '@atelier/config/tsup';
 import { defineConfig } from 'tsup';
 
-export default defineConfig(atelierTsup());
+// The native backend (src/native/) is loaded lazily by a computed specifier (see src/backend.ts), so it is
+// built as its own entry next to index.js; code splitting keeps one copy of the shared modules.
+const entry = ['src/index.ts'];
+if (existsSync('src/native/index.ts')) entry.push('src/native/index.ts');
+
+export default defineConfig(atelierTsup({ entry, splitting: true }));
