@@ -10,4 +10,5 @@
 
 export * from './backend.js';
 export * from './ops.js';
+export * from './safetensors.js';
 export { tf } from './tf.js';
