@@ -1,4 +1,4 @@
 import { atelierTsup } from '@atelier/config/tsup';
 import { defineConfig } from 'tsup';
 
-export default defineConfig(atelierTsup());
+export default defineConfig(atelierTsup({ entry: ['src/index.ts', 'src/demo.ts'] }));
