@@ -1,0 +1,270 @@
+import { layerNorm, tf } from '@atelier/tensor';
+import type { NamedArray } from './safetensors.js';
+
+/** The fields of a Hugging Face BERT config.json that the encoder uses. */
+export interface BertConfig {
+  vocabSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  intermediateSize: number;
+  maxPositions: number;
+  typeVocabSize: number;
+  layerNormEps: number;
+}
+
+/** Reads and validates a BERT config.json object; `source` names the file in errors. */
+export function parseBertConfig(json: unknown, source = 'config.json'): BertConfig {
+  const j = json as Record<string, unknown>;
+  const num = (key: string, fallback?: number): number => {
+    const v = j?.[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new Error(`${source}: field "${key}" must be a number (got ${JSON.stringify(v)})`);
+    return v;
+  };
+  const type = j?.model_type;
+  if (type !== undefined && type !== 'bert')
+    throw new Error(`${source}: model_type is "${String(type)}"; only "bert" is supported`);
+  const act = j?.hidden_act ?? 'gelu';
+  if (act !== 'gelu')
+    throw new Error(`${source}: hidden_act "${String(act)}" is not supported (BERT uses erf "gelu")`);
+  const cfg: BertConfig = {
+    vocabSize: num('vocab_size'),
+    hiddenSize: num('hidden_size'),
+    numLayers: num('num_hidden_layers'),
+    numHeads: num('num_attention_heads'),
+    intermediateSize: num('intermediate_size'),
+    maxPositions: num('max_position_embeddings'),
+    typeVocabSize: num('type_vocab_size', 2),
+    layerNormEps: num('layer_norm_eps', 1e-12),
+  };
+  if (cfg.hiddenSize % cfg.numHeads !== 0) {
+    throw new Error(
+      `${source}: hidden_size ${cfg.hiddenSize} is not divisible by num_attention_heads ${cfg.numHeads}`,
+    );
+  }
+  return cfg;
+}
+
+interface LayerNormParams {
+  gamma: tf.Tensor1D;
+  beta: tf.Tensor1D;
+}
+
+/** One encoder layer; linear weights are stored [in, out] (transposed from PyTorch's [out, in]). */
+interface BertLayer {
+  wQkv: tf.Tensor2D; // [H, 3H]  query | key | value
+  bQkv: tf.Tensor1D; // [3H]
+  wAttnOut: tf.Tensor2D; // [H, H]
+  bAttnOut: tf.Tensor1D;
+  lnAttn: LayerNormParams;
+  wUp: tf.Tensor2D; // [H, I]
+  bUp: tf.Tensor1D;
+  wDown: tf.Tensor2D; // [I, H]
+  bDown: tf.Tensor1D;
+  lnOut: LayerNormParams;
+}
+
+export interface BertWeights {
+  wordEmbeddings: tf.Tensor2D; // [V, H]
+  positionEmbeddings: tf.Tensor2D; // [P, H]
+  tokenTypeEmbeddings: tf.Tensor2D; // [types, H]
+  lnEmbeddings: LayerNormParams;
+  layers: BertLayer[];
+}
+
+/**
+ * Builds BERT weights from a checkpoint's tensors. Accepts BertModel keys (`embeddings.word_embeddings.weight`),
+ * keys under a task head (`bert.embeddings.…`) and the old LayerNorm names (`gamma`/`beta`). Extra keys
+ * (pooler, heads) are ignored. Shapes are checked against `cfg`; `source` names the file in errors.
+ */
+export function bertWeightsFromTensors(
+  tensors: Map<string, NamedArray>,
+  cfg: BertConfig,
+  source = 'model.safetensors',
+): BertWeights {
+  const prefix = tensors.has('bert.embeddings.word_embeddings.weight') ? 'bert.' : '';
+  const get = (name: string, shape: number[]): NamedArray => {
+    const alt = name
+      .replace(/LayerNorm\.weight$/, 'LayerNorm.gamma')
+      .replace(/LayerNorm\.bias$/, 'LayerNorm.beta');
+    const t = tensors.get(prefix + name) ?? tensors.get(prefix + alt);
+    if (!t) throw new Error(`${source}: missing tensor "${prefix}${name}"`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new Error(
+        `${source}: tensor "${prefix}${name}" has shape [${t.shape}], expected [${shape}] from config.json`,
+      );
+    }
+    return t;
+  };
+  const { hiddenSize: H, intermediateSize: I } = cfg;
+  const vec = (name: string, n: number) => tf.tensor1d(get(name, [n]).data);
+  const mat = (name: string, rows: number, cols: number) =>
+    tf.tensor2d(get(name, [rows, cols]).data, [rows, cols]);
+  // PyTorch Linear stores [out, in]; keep [in, out] so y = x·W is a plain (fast-path) matmul.
+  const linearT = (name: string, out: number, inp: number) => {
+    const w = get(`${name}.weight`, [out, inp]).data;
+    const t = new Float32Array(out * inp);
+    for (let o = 0; o < out; o++) for (let i = 0; i < inp; i++) t[i * out + o] = w[o * inp + i];
+    return t;
+  };
+  const ln = (name: string): LayerNormParams => ({
+    gamma: vec(`${name}.weight`, H),
+    beta: vec(`${name}.bias`, H),
+  });
+  const layers: BertLayer[] = [];
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const p = `encoder.layer.${l}.`;
+    const wq = linearT(`${p}attention.self.query`, H, H);
+    const wk = linearT(`${p}attention.self.key`, H, H);
+    const wv = linearT(`${p}attention.self.value`, H, H);
+    const wQkv = new Float32Array(H * 3 * H); // [H, 3H]
+    for (let i = 0; i < H; i++) {
+      wQkv.set(wq.subarray(i * H, (i + 1) * H), i * 3 * H);
+      wQkv.set(wk.subarray(i * H, (i + 1) * H), i * 3 * H + H);
+      wQkv.set(wv.subarray(i * H, (i + 1) * H), i * 3 * H + 2 * H);
+    }
+    const bQkv = new Float32Array(3 * H);
+    bQkv.set(get(`${p}attention.self.query.bias`, [H]).data, 0);
+    bQkv.set(get(`${p}attention.self.key.bias`, [H]).data, H);
+    bQkv.set(get(`${p}attention.self.value.bias`, [H]).data, 2 * H);
+    layers.push({
+      wQkv: tf.tensor2d(wQkv, [H, 3 * H]),
+      bQkv: tf.tensor1d(bQkv),
+      wAttnOut: tf.tensor2d(linearT(`${p}attention.output.dense`, H, H), [H, H]),
+      bAttnOut: vec(`${p}attention.output.dense.bias`, H),
+      lnAttn: ln(`${p}attention.output.LayerNorm`),
+      wUp: tf.tensor2d(linearT(`${p}intermediate.dense`, I, H), [H, I]),
+      bUp: vec(`${p}intermediate.dense.bias`, I),
+      wDown: tf.tensor2d(linearT(`${p}output.dense`, H, I), [I, H]),
+      bDown: vec(`${p}output.dense.bias`, H),
+      lnOut: ln(`${p}output.LayerNorm`),
+    });
+  }
+  return {
+    wordEmbeddings: mat('embeddings.word_embeddings.weight', cfg.vocabSize, H),
+    positionEmbeddings: mat('embeddings.position_embeddings.weight', cfg.maxPositions, H),
+    tokenTypeEmbeddings: mat('embeddings.token_type_embeddings.weight', cfg.typeVocabSize, H),
+    lnEmbeddings: ln('embeddings.LayerNorm'),
+    layers,
+  };
+}
+
+/** Frees every tensor of `w`. */
+export function disposeBertWeights(w: BertWeights): void {
+  tf.dispose([
+    w.wordEmbeddings,
+    w.positionEmbeddings,
+    w.tokenTypeEmbeddings,
+    w.lnEmbeddings.gamma,
+    w.lnEmbeddings.beta,
+  ]);
+  for (const l of w.layers)
+    tf.dispose(Object.values(l).flatMap((v) => (v instanceof tf.Tensor ? [v] : [v.gamma, v.beta])));
+}
+
+/** GELU with the exact erf form used by BERT: 0.5·x·(1 + erf(x/√2)). */
+export function geluErf(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)));
+}
+
+/** y = x·W + b for x [N, in], W [in, out], b [out]. */
+function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
+  return tf.add(tf.matMul(x, w), b);
+}
+
+/**
+ * Bidirectional multi-head self-attention (BertSelfAttention, no causal mask).
+ * qkv [B·T, 3H] (query | key | value), maskBias [B, 1, 1, T] (0 keep, −1e9 pad) → context [B·T, H].
+ */
+function selfAttention(
+  qkv: tf.Tensor2D,
+  maskBias: tf.Tensor4D,
+  B: number,
+  T: number,
+  nHead: number,
+): tf.Tensor2D {
+  const H = qkv.shape[1] / 3;
+  const hs = H / nHead;
+  const heads = (t: tf.Tensor) =>
+    tf.reshape(tf.transpose(tf.reshape(t, [B, T, nHead, hs]), [0, 2, 1, 3]), [B * nHead, T, hs]);
+  const [q, k, v] = tf.split(qkv, 3, 1).map(heads);
+  const scores = tf.reshape(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hs)), [B, nHead, T, T]);
+  const probs = tf.reshape(tf.softmax(tf.add(scores, maskBias), -1), [B * nHead, T, T]);
+  const ctx = tf.reshape(tf.matMul(probs, v), [B, nHead, T, hs]); // [B, nh, T, hs]
+  return tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B * T, H]);
+}
+
+/** Post-LN encoder layer: x = LN(x + Attn(x)); x = LN(x + FFN(x)). x [B·T, H]. */
+function encoderLayer(
+  x: tf.Tensor2D,
+  p: BertLayer,
+  maskBias: tf.Tensor4D,
+  B: number,
+  T: number,
+  cfg: BertConfig,
+): tf.Tensor2D {
+  const eps = cfg.layerNormEps;
+  const ctx = selfAttention(linear(x, p.wQkv, p.bQkv), maskBias, B, T, cfg.numHeads);
+  const a = layerNorm(
+    tf.add(linear(ctx, p.wAttnOut, p.bAttnOut), x),
+    p.lnAttn.gamma,
+    p.lnAttn.beta,
+    eps,
+  ) as tf.Tensor2D;
+  const h = geluErf(linear(a, p.wUp, p.bUp)) as tf.Tensor2D;
+  return layerNorm(tf.add(linear(h, p.wDown, p.bDown), a), p.lnOut.gamma, p.lnOut.beta, eps) as tf.Tensor2D;
+}
+
+/**
+ * BERT encoder forward pass (BertModel's last_hidden_state, token type 0, eval mode).
+ * inputIds and attentionMask [B][T] → hidden [B, T, H].
+ */
+export function bertForward(
+  w: BertWeights,
+  cfg: BertConfig,
+  inputIds: number[][],
+  attentionMask: number[][],
+): tf.Tensor3D {
+  const B = inputIds.length;
+  const T = inputIds[0]?.length ?? 0;
+  if (T > cfg.maxPositions)
+    throw new Error(`bertForward: sequence length ${T} exceeds max_position_embeddings ${cfg.maxPositions}`);
+  return tf.tidy(() => {
+    const ids = tf.tensor1d(inputIds.flat(), 'int32'); // [B·T]
+    const positions = tf.tile(tf.range(0, T, 1, 'int32'), [B]); // [B·T]
+    let x = tf.add(
+      tf.add(tf.gather(w.wordEmbeddings, ids), tf.gather(w.positionEmbeddings, positions)),
+      tf.slice(w.tokenTypeEmbeddings, [0, 0], [1, cfg.hiddenSize]),
+    ) as tf.Tensor2D;
+    x = layerNorm(x, w.lnEmbeddings.gamma, w.lnEmbeddings.beta, cfg.layerNormEps) as tf.Tensor2D;
+    const mask = tf.tensor2d(attentionMask.flat(), [B, T], 'float32');
+    const maskBias = tf.reshape(tf.mul(tf.sub(1, mask), -1e9), [B, 1, 1, T]) as tf.Tensor4D;
+    for (const layer of w.layers) x = encoderLayer(x, layer, maskBias, B, T, cfg);
+    return tf.reshape(x, [B, T, cfg.hiddenSize]) as tf.Tensor3D;
+  });
+}
+
+export type PoolingMode = 'mean' | 'cls' | 'max' | 'mean_sqrt_len';
+
+/** sentence-transformers Pooling: hidden [B, T, H], attentionMask [B][T] → [B, H]. */
+export function pool(
+  hidden: tf.Tensor3D,
+  attentionMask: number[][],
+  mode: PoolingMode = 'mean',
+): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [B, T] = hidden.shape;
+    const m = tf.tensor3d(attentionMask.flat(), [B, T, 1], 'float32');
+    if (mode === 'cls') return tf.reshape(tf.slice(hidden, [0, 0, 0], [B, 1, -1]), [B, -1]) as tf.Tensor2D;
+    if (mode === 'max') return tf.max(tf.add(hidden, tf.mul(tf.sub(1, m), -1e9)), 1) as tf.Tensor2D;
+    const sum = tf.sum(tf.mul(hidden, m), 1); // [B, H]
+    const count = tf.maximum(tf.sum(m, 1), 1e-9); // [B, 1]
+    return tf.div(sum, mode === 'mean' ? count : tf.sqrt(count)) as tf.Tensor2D;
+  });
+}
+
+/** Row-wise L2 normalisation x / max(‖x‖, 1e-12) (torch.nn.functional.normalize). */
+export function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => tf.div(x, tf.maximum(tf.norm(x, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D);
+}
