@@ -1,0 +1,31 @@
+// Fused llm.c-style kernels for GPT-2 training (float32, row-major). Shapes in the argument names; contracts
+// match docs in packages/tensor/src/native/kernels.ts and /coord KERNELS.md. Index validation (targets, ids)
+// happens in the caller; these functions assume valid input.
+#pragma once
+#include <cstdint>
+
+namespace atelier {
+
+void layernorm_forward(const float* x, const float* gamma, const float* beta, float eps, int64_t N, int64_t C,
+                       float* y, float* mean, float* rstd);
+void layernorm_backward(const float* dy, const float* x, const float* gamma, const float* mean,
+                        const float* rstd, int64_t N, int64_t C, float* dx, float* dgamma, float* dbeta);
+void gelu_forward(const float* x, int64_t n, float* y);
+void gelu_backward(const float* dy, const float* x, int64_t n, float* dx);
+/** keyMask may be null (no padding). att [B,nH,T,T] gets softmax probs (0 for future/masked keys). */
+void attention_forward(const float* qkv, const float* keyMask, int64_t B, int64_t T, int64_t C, int64_t nHead,
+                       float* out, float* att);
+void attention_backward(const float* dout, const float* qkv, const float* att, int64_t B, int64_t T, int64_t C,
+                        int64_t nHead, float* dqkv);
+void crossentropy_forward(const float* logits, const int32_t* targets, int64_t N, int64_t V, float* losses,
+                          float* lse);
+void crossentropy_backward(const float* dlosses, const float* logits, const int32_t* targets, const float* lse,
+                           int64_t N, int64_t V, float* dlogits);
+void embedding_backward(const float* dout, const int32_t* ids, int64_t N, int64_t C, int64_t V, float* dweight);
+/** torch.optim.AdamW step in place. bc1 = 1 − β1^t, bc2 = 1 − β2^t. */
+void adamw_step(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
+                float beta2, float eps, float weightDecay, double bc1, double bc2);
+/** Softmax over the last axis of [N, C]. */
+void softmax_forward(const float* x, int64_t N, int64_t C, float* y);
+
+}  // namespace atelier

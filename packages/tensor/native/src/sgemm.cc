@@ -1,0 +1,368 @@
+// Packed, cache-blocked SGEMM in the style of BLIS / GotoBLAS (Van Zee & van de Geijn, "BLIS: A Framework for
+// Rapidly Instantiating BLAS Functionality", 2015):
+//
+//   for jc in N step NC            B panel  (KC x NC) packed once per (jc, pc), lives in L2/L3
+//     for pc in K step KC
+//       pack B[pc:pc+KC, jc:jc+NC] into NR-wide micro-panels
+//       for ic in M step MC        A block  (MC x KC) packed, lives in L2
+//         pack A[ic:ic+MC, pc:pc+KC] into MR-tall micro-panels
+//         for jr in NC step NR     B micro-panel (KC x NR) stays in L1 across the ir loop
+//           for ir in MC step MR
+//             micro-kernel: C[MR x NR] (+)= A-panel · B-panel, accumulators in registers
+//
+// Transposes are absorbed by the packing routines, so all four variants run the same micro-kernel. Threads
+// split C into disjoint slabs (along M or N, whichever keeps the bigger operand packed once) and each runs the
+// loops above on its slab; batched GEMMs with many small matrices run one matrix per task instead.
+#include "sgemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "cpu.h"
+#include "pool.h"
+
+#if ATELIER_X86
+#include <immintrin.h>
+#endif
+
+namespace atelier {
+namespace {
+
+// acc = Σ_k Ap[k·MR + i] · Bp[k·NR + j];  C[i·ldc + j] = alpha·acc (+ beta·C when beta != 0).
+using MicroKernel = void (*)(int64_t K, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha,
+                             float beta);
+
+struct KernelSpec {
+  const char* name;
+  int MR, NR, MC, KC, NC;
+  MicroKernel ukr;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Micro-kernels
+// ---------------------------------------------------------------------------------------------------------
+
+template <int MR, int NR>
+void ukr_scalar(int64_t K, const float* __restrict Ap, const float* __restrict Bp, float* C, int64_t ldc,
+                float alpha, float beta) {
+  float acc[MR][NR] = {};
+  for (int64_t k = 0; k < K; ++k) {
+    for (int i = 0; i < MR; ++i) {
+      const float a = Ap[i];
+      for (int j = 0; j < NR; ++j) acc[i][j] += a * Bp[j];
+    }
+    Ap += MR;
+    Bp += NR;
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j)
+      C[i * ldc + j] = beta == 0.f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * C[i * ldc + j];
+}
+
+#if ATELIER_X86
+template <int MR, int NV>
+ATELIER_TARGET_AVX2 void ukr_avx2(int64_t K, const float* __restrict Ap, const float* __restrict Bp, float* C,
+                                  int64_t ldc, float alpha, float beta) {
+  __m256 acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    __m256 b[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) b[v] = _mm256_load_ps(Bp + 8 * v);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m256 a = _mm256_broadcast_ss(Ap + i);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(a, b[v], acc[i][v]);
+    }
+    Ap += MR;
+    Bp += 8 * NV;
+  }
+  const __m256 va = _mm256_set1_ps(alpha);
+  if (beta == 0.f) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) _mm256_storeu_ps(C + i * ldc + 8 * v, _mm256_mul_ps(va, acc[i][v]));
+  } else {
+    const __m256 vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+        float* c = C + i * ldc + 8 * v;
+        _mm256_storeu_ps(c, _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), _mm256_mul_ps(va, acc[i][v])));
+      }
+  }
+}
+
+template <int MR, int NV>
+ATELIER_TARGET_AVX512 void ukr_avx512(int64_t K, const float* __restrict Ap, const float* __restrict Bp,
+                                      float* C, int64_t ldc, float alpha, float beta) {
+  __m512 acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    __m512 b[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) b[v] = _mm512_load_ps(Bp + 16 * v);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512 a = _mm512_set1_ps(Ap[i]);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]);
+    }
+    Ap += MR;
+    Bp += 16 * NV;
+  }
+  const __m512 va = _mm512_set1_ps(alpha);
+  if (beta == 0.f) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) _mm512_storeu_ps(C + i * ldc + 16 * v, _mm512_mul_ps(va, acc[i][v]));
+  } else {
+    const __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+        float* c = C + i * ldc + 16 * v;
+        _mm512_storeu_ps(c, _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), _mm512_mul_ps(va, acc[i][v])));
+      }
+  }
+}
+#endif
+
+const KernelSpec kScalar{"scalar 4x16", 4, 16, 128, 256, 1024, ukr_scalar<4, 16>};
+#if ATELIER_X86
+const KernelSpec kAvx2{"avx2 6x16", 6, 16, 96, 256, 2048, ukr_avx2<6, 2>};
+// 6x64: 24 zmm accumulators + 4 B vectors + 1 broadcast; measured fastest of 6x64, 8x48, 12x32, 14x32 here.
+const KernelSpec kAvx512{"avx512 6x64", 6, 64, 96, 128, 2048, ukr_avx512<6, 4>};
+#endif
+
+const KernelSpec& spec() {
+#if ATELIER_X86
+  switch (cpu_level()) {
+    case CpuLevel::Avx512: return kAvx512;
+    case CpuLevel::Avx2: return kAvx2;
+    default: return kScalar;
+  }
+#else
+  return kScalar;
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Packing
+// ---------------------------------------------------------------------------------------------------------
+
+struct Gemm {
+  bool ta, tb;
+  int64_t M, N, K;
+  float alpha;
+  const float* A;
+  int64_t lda;
+  const float* B;
+  int64_t ldb;
+  float beta;
+  float* C;
+  int64_t ldc;
+};
+
+// A[ic:ic+mc, pc:pc+kc] → MR-tall micro-panels: dst[panel][k][i], zero-padded to a multiple of MR rows.
+void pack_a(const Gemm& g, int64_t ic, int64_t mc, int64_t pc, int64_t kc, int MR, float* dst) {
+  for (int64_t ir = 0; ir < mc; ir += MR) {
+    const int64_t mr = std::min<int64_t>(MR, mc - ir);
+    float* d = dst + ir * kc;
+    if (!g.ta) {
+      for (int64_t i = 0; i < mr; ++i) {
+        const float* src = g.A + (ic + ir + i) * g.lda + pc;
+        for (int64_t k = 0; k < kc; ++k) d[k * MR + i] = src[k];
+      }
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = g.A + (pc + k) * g.lda + ic + ir;
+        for (int64_t i = 0; i < mr; ++i) d[k * MR + i] = src[i];
+      }
+    }
+    if (mr < MR)
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t i = mr; i < MR; ++i) d[k * MR + i] = 0.f;
+  }
+}
+
+// B[pc:pc+kc, jc:jc+nc] → NR-wide micro-panels: dst[panel][k][j], zero-padded to a multiple of NR columns.
+void pack_b(const Gemm& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, int NR, float* dst) {
+  for (int64_t jr = 0; jr < nc; jr += NR) {
+    const int64_t nr = std::min<int64_t>(NR, nc - jr);
+    float* d = dst + jr * kc;
+    if (!g.tb) {
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = g.B + (pc + k) * g.ldb + jc + jr;
+        std::memcpy(d + k * NR, src, nr * sizeof(float));
+        for (int64_t j = nr; j < NR; ++j) d[k * NR + j] = 0.f;
+      }
+    } else {
+      for (int64_t j = 0; j < nr; ++j) {
+        const float* src = g.B + (jc + jr + j) * g.ldb + pc;
+        for (int64_t k = 0; k < kc; ++k) d[k * NR + j] = src[k];
+      }
+      if (nr < NR)
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t j = nr; j < NR; ++j) d[k * NR + j] = 0.f;
+    }
+  }
+}
+
+struct Buffers {
+  float* a = nullptr;
+  float* b = nullptr;
+  size_t a_size = 0, b_size = 0;
+  ~Buffers() {
+    std::free(a);
+    std::free(b);
+  }
+  static float* grow(float*& p, size_t& have, size_t need) {
+    if (have < need) {
+      std::free(p);
+      p = static_cast<float*>(std::aligned_alloc(64, ((need * sizeof(float) + 63) / 64) * 64));
+      have = need;
+    }
+    return p;
+  }
+};
+
+Buffers& buffers() {
+  static thread_local Buffers b;
+  return b;
+}
+
+// C = beta·C (K == 0 or alpha == 0).
+void scale_c(const Gemm& g) {
+  for (int64_t i = 0; i < g.M; ++i) {
+    float* c = g.C + i * g.ldc;
+    for (int64_t j = 0; j < g.N; ++j) c[j] = g.beta == 0.f ? 0.f : g.beta * c[j];
+  }
+}
+
+// The five loops on one thread.
+void gemm_serial(const Gemm& g) {
+  if (g.M <= 0 || g.N <= 0) return;
+  if (g.K <= 0) return scale_c(g);
+  const KernelSpec& ks = spec();
+  const int MR = ks.MR, NR = ks.NR;
+  const int64_t KC = ks.KC;
+  const int64_t MC = ks.MC;
+  const int64_t NC = ks.NC;
+  Buffers& buf = buffers();
+  const int64_t kcmax = std::min(KC, g.K);
+  float* pa = Buffers::grow(buf.a, buf.a_size, static_cast<size_t>(((std::min(MC, g.M) + MR - 1) / MR) * MR * kcmax));
+  float* pb = Buffers::grow(buf.b, buf.b_size, static_cast<size_t>(((std::min(NC, g.N) + NR - 1) / NR) * NR * kcmax));
+  alignas(64) float tile[16 * 64];
+
+  for (int64_t jc = 0; jc < g.N; jc += NC) {
+    const int64_t nc = std::min(NC, g.N - jc);
+    for (int64_t pc = 0; pc < g.K; pc += KC) {
+      const int64_t kc = std::min(KC, g.K - pc);
+      const float beta = pc == 0 ? g.beta : 1.f;
+      pack_b(g, pc, kc, jc, nc, NR, pb);
+      for (int64_t ic = 0; ic < g.M; ic += MC) {
+        const int64_t mc = std::min(MC, g.M - ic);
+        pack_a(g, ic, mc, pc, kc, MR, pa);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int64_t nr = std::min<int64_t>(NR, nc - jr);
+          const float* bp = pb + jr * kc;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int64_t mr = std::min<int64_t>(MR, mc - ir);
+            const float* ap = pa + ir * kc;
+            float* c = g.C + (ic + ir) * g.ldc + jc + jr;
+            if (mr == MR && nr == NR) {
+              ks.ukr(kc, ap, bp, c, g.ldc, g.alpha, beta);
+            } else {
+              ks.ukr(kc, ap, bp, tile, NR, g.alpha, 0.f);
+              for (int64_t i = 0; i < mr; ++i)
+                for (int64_t j = 0; j < nr; ++j) {
+                  float* cij = c + i * g.ldc + j;
+                  *cij = beta == 0.f ? tile[i * NR + j] : tile[i * NR + j] + beta * *cij;
+                }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Sub-problem for rows [i0, i1) and columns [j0, j1) of C.
+Gemm slab(const Gemm& g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+  Gemm s = g;
+  s.M = i1 - i0;
+  s.N = j1 - j0;
+  s.A = g.ta ? g.A + i0 : g.A + i0 * g.lda;
+  s.B = g.tb ? g.B + j0 * g.ldb : g.B + j0;
+  s.C = g.C + i0 * g.ldc + j0;
+  return s;
+}
+
+void gemm_parallel(const Gemm& g) {
+  const KernelSpec& ks = spec();
+  const int nt = num_threads();
+  const double flops = 2.0 * g.M * g.N * g.K;
+  if (nt == 1 || flops < 2.0e5) return gemm_serial(g);
+  const int64_t mtiles = (g.M + ks.MR - 1) / ks.MR;
+  const int64_t ntiles = (g.N + ks.NR - 1) / ks.NR;
+  // Split the dimension whose split duplicates less packing: along N each thread packs all of A (M·K),
+  // along M each packs all of B (K·N). Need at least one tile per part.
+  bool splitN = g.M < g.N ? ntiles >= nt : mtiles < nt;
+  if (splitN && ntiles < 2) splitN = false;
+  if (!splitN && mtiles < 2) return gemm_serial(g);
+  const int64_t tiles = splitN ? ntiles : mtiles;
+  const int parts = static_cast<int>(std::min<int64_t>(nt, tiles));
+  parallel_for(parts, [&](int p, int) {
+    const int64_t t0 = tiles * p / parts, t1 = tiles * (p + 1) / parts;
+    if (splitN) {
+      const int64_t j0 = t0 * ks.NR, j1 = std::min(g.N, t1 * ks.NR);
+      gemm_serial(slab(g, 0, g.M, j0, j1));
+    } else {
+      const int64_t i0 = t0 * ks.MR, i1 = std::min(g.M, t1 * ks.MR);
+      gemm_serial(slab(g, i0, i1, 0, g.N));
+    }
+  });
+}
+
+}  // namespace
+
+const char* sgemm_kernel_name() { return spec().name; }
+
+void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm_parallel(Gemm{transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc});
+}
+
+void sgemm_batched(int64_t batch, bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+                   const float* A, int64_t lda, int64_t strideA, const float* B, int64_t ldb, int64_t strideB,
+                   float beta, float* C, int64_t ldc, int64_t strideC) {
+  if (batch <= 0) return;
+  const int nt = num_threads();
+  const double flops = 2.0 * M * N * K;
+  auto one = [&](int64_t b) {
+    return Gemm{transA, transB, M, N, K, alpha, A + b * strideA, lda, B + b * strideB, ldb, beta, C + b * strideC,
+                ldc};
+  };
+  if (batch >= 2 * nt && flops < 3.0e7) {
+    // Many small matrices (attention heads): one matrix per task.
+    parallel_for(static_cast<int>(batch), [&](int b, int) { gemm_serial(one(b)); });
+  } else {
+    for (int64_t b = 0; b < batch; ++b) gemm_parallel(one(b));
+  }
+}
+
+}  // namespace atelier
