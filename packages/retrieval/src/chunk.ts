@@ -36,10 +36,15 @@ export interface ChunkDocument {
 export type BoundaryLevel = 0 | 1 | 2 | 3;
 
 /**
- * Splits a document into chunks of at most `size` tokens that overlap by about `overlap` tokens.
+ * Splits a document into chunks of at most `size` tokens that overlap by up to `overlap` tokens.
  * A chunk ends at the strongest boundary (paragraph > sentence > word) found in the last half (`minFill`)
- * of its window, and the next chunk starts at the first sentence start inside the overlap when there is one,
- * so chunks tend to be whole sentences. Every token of the document is in at least one chunk.
+ * of its window; the next chunk starts at the first sentence start inside the overlap, so overlaps are whole
+ * sentences (none when the sentence before the cut is longer than `overlap`), falling back to a word start
+ * when the cut is mid-sentence. Every token of the document is in at least one chunk.
+ *
+ * Token counts are those of the whole document's tokenization. Re-encoding a chunk's text on its own can
+ * give a token more at its start (BPE: " Spectre" inside the document, "Spect"+"re" at the start of a text);
+ * use fitPrompt for a hard limit on a rendered prompt.
  */
 export function chunkText(doc: ChunkDocument, tokenizer: SpanTokenizer, options: ChunkOptions = {}): Chunk[] {
   const size = options.size ?? 256;
@@ -61,10 +66,13 @@ export function chunkText(doc: ChunkDocument, tokenizer: SpanTokenizer, options:
     if (end < N) end = bestCut(level, start + Math.max(1, Math.ceil(size * minFill)), end);
     chunks.push(makeChunk(doc, spans, chunks.length, start, end));
     if (end >= N) break;
-    // Next window: back up by `overlap`, then move forward to the first sentence start within the overlap
-    // (else the first word start), so the overlap does not begin mid-sentence or mid-word.
+    // Next window: back up by `overlap` and move forward to the first sentence start within the overlap, so
+    // the overlap is whole sentences. If there is none and this chunk ended at a sentence end, the next chunk
+    // starts right there (a sentence fragment is a useless overlap); otherwise at the first word start.
     const back = Math.max(end - overlap, start + 1);
-    start = firstAtLeast(level, 2, back, end) ?? firstAtLeast(level, 1, back, end) ?? back;
+    start =
+      firstAtLeast(level, 2, back, end) ??
+      (level[end] >= 2 ? end : (firstAtLeast(level, 1, back, end) ?? back));
   }
   return chunks;
 }

@@ -102,7 +102,7 @@ export class RetrievalIndex {
   /** Searches one query. */
   async search(query: string, options: SearchOptions = {}): Promise<SearchResult[]> {
     const k = options.k ?? 5;
-    const mode = options.mode ?? (this.vectors ? 'hybrid' : 'bm25');
+    const mode = options.mode ?? (this.embedder && this.vectors ? 'hybrid' : 'bm25');
     let hits: Hit[];
     if (mode === 'bm25') hits = this.bm25.search(query, k);
     else {
@@ -194,7 +194,7 @@ export class RetrievalIndex {
           `${path('embeddings.safetensors')}: "embeddings" must be [${chunks.length}, ${manifest.embeddings.dim}]`,
         );
       }
-      index.vectors!.add({ data: e.data, rows: e.shape[0], dim: e.shape[1] });
+      index.vectors!.add({ data: e.data, rows: e.shape[0], dim: e.shape[1] }, true);
     }
     for (const c of chunks) {
       index.chunks.push(c);

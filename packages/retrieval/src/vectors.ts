@@ -30,8 +30,11 @@ export class VectorIndex {
     return { data: this.data.slice(0, this.rows * this.dim), rows: this.rows, dim: this.dim };
   }
 
-  /** Appends vectors (normalised on the way in); returns the index of the first. */
-  add(m: EmbeddingMatrix): number {
+  /**
+   * Appends vectors, L2-normalised on the way in unless `unitRows` says they already are (e.g. rows read back
+   * from a saved index, which must stay bit-identical); returns the index of the first.
+   */
+  add(m: EmbeddingMatrix, unitRows = false): number {
     if (m.dim !== this.dim)
       throw new Error(`VectorIndex.add: vectors have dim ${m.dim}, index has ${this.dim}`);
     if (m.data.length !== m.rows * m.dim)
@@ -44,7 +47,7 @@ export class VectorIndex {
       this.data = grown;
     }
     this.data.set(m.data, this.rows * this.dim);
-    normalizeRows(this.data.subarray(this.rows * this.dim, need), this.dim);
+    if (!unitRows) normalizeRows(this.data.subarray(this.rows * this.dim, need), this.dim);
     this.rows += m.rows;
     this.onBackend?.dispose();
     this.onBackend = undefined;
