@@ -67,8 +67,14 @@ export function rowsBatchSource(rows: TokenRows, o: RowsSourceOptions): BatchSou
   };
 }
 
-/** Number of target tokens a batch contributes to a mean loss: mask sum, or B·(T−1) next-token targets. */
+/** Number of target tokens a batch contributes to a mean loss (see `Batch` for the two conventions). */
 export function targetTokens(batch: Batch): number {
+  if (batch.labels) {
+    if (!batch.mask) return batch.B * batch.T;
+    let s = 0;
+    for (let i = 0; i < batch.B * batch.T; i++) s += batch.mask[i];
+    return s;
+  }
   if (batch.mask) {
     let s = 0;
     // Position 0 is never a target (nothing predicts it).

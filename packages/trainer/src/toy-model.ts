@@ -1,8 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { softmaxCrossEntropy, tf } from '@atelier/tensor';
+import { loadSafetensors, saveSafetensors, softmaxCrossEntropy, tf } from '@atelier/tensor';
 import { Rng } from './rng.js';
-import { encodeSafetensorsF32, readSafetensorsF32 } from './safetensors.js';
 import type { Batch, LossContext, SampleOptions, TrainableModel } from './types.js';
 
 let instances = 0;
@@ -111,15 +110,13 @@ export class ToyModel implements TrainableModel {
 
   async save(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });
-    const host = new Map<string, { shape: number[]; data: Float32Array }>();
-    for (const [n, v] of this.vars) host.set(n, { shape: v.shape, data: (await v.data()) as Float32Array });
-    await writeFile(join(dir, 'model.safetensors'), encodeSafetensorsF32(host));
+    await saveSafetensors(join(dir, 'model.safetensors'), this.vars);
     await writeFile(join(dir, 'config.json'), JSON.stringify({ model_type: 'toy', V: this.V, C: this.C }));
   }
 
   async load(dir: string): Promise<void> {
     JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
-    const { tensors } = await readSafetensorsF32(join(dir, 'model.safetensors'));
+    const tensors = await loadSafetensors(join(dir, 'model.safetensors'));
     for (const [n, v] of this.vars) {
       const t = tensors.get(n);
       if (!t) throw new Error(`${dir}: model.safetensors lacks ${n}`);

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tf } from '@atelier/tensor';
+import { loadSafetensors, saveSafetensors, tf } from '@atelier/tensor';
 import { targetTokens } from './batches.js';
 import {
   checkpointName,
@@ -21,7 +21,6 @@ import { AdamW } from './optimizer.js';
 import { createProgress } from './progress.js';
 import { renderReport } from './report.js';
 import { Rng } from './rng.js';
-import { encodeSafetensorsF32, readSafetensorsF32 } from './safetensors.js';
 import { learningRateAt, type ScheduleOptions, warmupStepsOf } from './schedule.js';
 import type { BatchSource, DataPosition, TrainableModel } from './types.js';
 
@@ -178,8 +177,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       throw new Error(`${dir}: checkpoint data seed ${state.data.seed} differs from this run's ${data.seed}`);
     }
     if (model.load) await model.load(dir);
-    const opt = await readSafetensorsF32(join(dir, OPTIMIZER_FILE));
-    optimizer.loadState(opt.tensors, state.optimizerStep);
+    const opt = await loadSafetensors(join(dir, OPTIMIZER_FILE));
+    optimizer.loadState(opt as Map<string, { shape: number[]; data: Float32Array }>, state.optimizerStep);
     step = state.step;
     pos = { ...state.data };
     rng = new Rng(state.rng);
@@ -251,11 +250,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       savedAt: new Date().toISOString(),
     };
     const { tensors, t } = optimizer.state();
-    const host = new Map<string, { shape: number[]; data: Float32Array }>();
-    for (const [k, v] of tensors) host.set(k, { shape: v.shape, data: (await v.data()) as Float32Array });
     const path = await writeCheckpointAtomically(checkpointsDir, name, async (dir) => {
       await model.save(dir);
-      await writeFileAtomic(join(dir, OPTIMIZER_FILE), encodeSafetensorsF32(host, { step: String(t) }));
+      await saveSafetensors(join(dir, OPTIMIZER_FILE), tensors, { metadata: { step: String(t) } });
       await writeFileAtomic(join(dir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
     });
     lastSavedStep = step;

@@ -1,10 +1,12 @@
 import type { tf } from '@atelier/tensor';
 
 /**
- * One training batch: B rows of T token ids, row-major (`inputIds[b * T + t]`).
- * `labels` (optional) are the next-token targets aligned with `inputIds` (-100 or a 0 in `mask` = ignored);
- * without them the model shifts `inputIds` itself. `mask` (optional) marks positions that count in the loss
- * (1 = counts), e.g. only answer tokens in Q&A data.
+ * One training batch: B rows of T token ids, row-major (`inputIds[b * T + t]`) — the shape @atelier/datasets'
+ * `BatchLoader` produces.
+ * - With `labels`: `labels[i]` is the token that follows `inputIds[i]` (already shifted), and `mask[i]` = 1
+ *   when that target counts in the loss. All T positions are predictions.
+ * - Without `labels`: the model shifts `inputIds` itself (HF GPT-2 semantics: position t predicts token t+1)
+ *   and `mask[t]` = 1 when token t is a target; position 0 is never a target.
  */
 export interface Batch {
   inputIds: Int32Array;
