@@ -83,7 +83,7 @@ export function commentsFromApi(listing: unknown, minScore = Number.NEGATIVE_INF
   return out.sort((a, b) => b.score - a.score);
 }
 
-const MARKER = /^\\*<!-- reddit-/;
+const MARKER = /^\\*<!-- \/?reddit-/;
 
 function escapeBody(s: string): string {
   return s
@@ -93,7 +93,7 @@ function escapeBody(s: string): string {
 }
 
 function unescapeLine(l: string): string {
-  return /^\\+<!-- reddit-/.test(l) ? l.slice(1) : l;
+  return /^\\+<!-- \/?reddit-/.test(l) ? l.slice(1) : l;
 }
 
 function attrs(s: string): Record<string, string> {
@@ -162,7 +162,8 @@ export function* parseRedditMarkdown(lines: Iterable<string>): Generator<ParsedM
   let n = 0;
   for (const raw of lines) {
     n++;
-    const m = /^<!-- reddit-(post|comment|\/post)\b(.*?)-->\s*$/.exec(raw);
+    const mm = /^<!-- (\/?)reddit-(post|comment)\b(.*?)-->\s*$/.exec(raw);
+    const m = mm ? [mm[0], mm[1] ? '/post' : mm[2], mm[3]] : null;
     if (m) {
       if (m[1] === 'post') {
         if (post) throw new Error(`line ${n}: new post starts before the post of line ${startLine} ended`);
