@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { registerAtelierKernels } from './kernels/register.js';
 import { tf } from './tf.js';
 
 export type BackendKind = 'auto' | 'webgpu' | 'cpu' | 'wasm' | 'native';
@@ -70,6 +71,7 @@ export async function initBackend(kind: BackendKind = 'auto'): Promise<BackendIn
       info = await initCpu();
     }
   }
+  await registerAtelierKernels(info.name);
   current = info;
   return info;
 }

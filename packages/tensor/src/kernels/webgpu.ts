@@ -1,0 +1,2 @@
+/** WGSL kernels for tfjs-backend-webgpu (filled in below). */
+export function registerWebGPUKernels(): void {}
