@@ -1,6 +1,6 @@
 // Fused llm.c-style kernels for GPT-2 training (float32, row-major). Shapes in the argument names; contracts
-// match docs in packages/tensor/src/native/kernels.ts and /coord KERNELS.md. Index validation (targets, ids)
-// happens in the caller; these functions assume valid input.
+// match KERNELS.md. Embedding ids are validated by the caller; cross-entropy targets outside [0, V) mark
+// ignored positions (loss 0, gradient 0), like torch's ignore_index = -100.
 #pragma once
 #include <cstdint>
 

@@ -1,0 +1,2 @@
+/** Optimizers. */
+export { AdamW, type AdamWConfig, type AdamWSlotState, type AdamWState } from './adamw.js';
