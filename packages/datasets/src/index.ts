@@ -53,7 +53,7 @@ export {
   type TokenDoc,
 } from './pack.js';
 export { type CsvReadOptions, readCsv } from './readers/csv.js';
-export { type AdviceOptions, headingToTopic, readAdvice } from './readers/etiquette.js';
+export { type AdviceOptions, adviceInstruction, headingToTopic, readAdvice } from './readers/etiquette.js';
 export {
   type GutenbergReadOptions,
   readGutenberg,

@@ -19,39 +19,57 @@ export function headingToTopic(heading: string): string {
     .replace(/[.:]+$/, '');
 }
 
+/** The default instruction: a heading that is a question is asked as is, otherwise the etiquette for the topic. */
+export function adviceInstruction(topic: string): string {
+  if (topic.endsWith('?')) return topic.charAt(0).toUpperCase() + topic.slice(1);
+  return `What is the proper etiquette for ${topic}?`;
+}
+
 /**
  * Topic → advice records from a book with `=HEADING=` sections, such as Emily Post's "Etiquette" (1922, 681
- * sections): each section becomes an instruction ("What is the proper etiquette for: <topic>?", or your own)
- * whose output is the section text. Sections without a heading or shorter than `minChars` are left out (counted in
- * `report.filtered`; note `report.records` counts the sections read).
+ * sections): each section becomes an instruction ("What is the proper etiquette for <topic>?", or your own)
+ * whose output is the section text. Sections before the first `CHAPTER` line (title page, contents, preface)
+ * are left out when the book has chapters, as are sections without a heading or shorter than `minChars`
+ * (all counted in `report.filtered`; `report.records` counts the sections read).
  */
 export async function* readAdvice(
   file: string,
   options: AdviceOptions = {},
 ): AsyncGenerator<InstructionRecord> {
   const minChars = options.minChars ?? 200;
-  const make =
-    options.instruction ??
-    ((topic: string) => `What is the proper etiquette for ${topic.replace(/\?$/, '')}?`);
-  for await (const s of readGutenberg(file, {
-    split: 'section',
-    headings: 'equals',
-    ...options,
-  }) as AsyncGenerator<TextRecord>) {
+  const make = options.instruction ?? adviceInstruction;
+  let frontMatter: TextRecord[] | null = [];
+  const toRecord = (s: TextRecord): InstructionRecord | null => {
     if (!s.title || s.text.length < minChars) {
       countFiltered(options);
-      continue;
+      return null;
     }
     const chapter = typeof s.meta?.chapter === 'string' ? s.meta.chapter : undefined;
-    const topic = headingToTopic(s.title);
     const rec: InstructionRecord = {
       kind: 'instruction',
-      instruction: make(topic, chapter),
+      instruction: make(headingToTopic(s.title), chapter),
       output: s.text,
       title: s.title,
       source: s.source,
     };
     if (chapter) rec.meta = { chapter };
-    yield rec;
+    return rec;
+  };
+  for await (const s of readGutenberg(file, { split: 'section', headings: 'equals', ...options })) {
+    if (frontMatter && s.meta?.chapter === undefined) {
+      frontMatter.push(s);
+      continue;
+    }
+    if (frontMatter) {
+      countFiltered(options, frontMatter.length);
+      frontMatter = null;
+    }
+    const rec = toRecord(s);
+    if (rec) yield rec;
+  }
+  // A book without chapters: its sections were all "front matter".
+  for (const s of frontMatter ?? []) {
+    const rec = toRecord(s);
+    if (rec) yield rec;
   }
 }

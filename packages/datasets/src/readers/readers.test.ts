@@ -220,6 +220,13 @@ describe('Project Gutenberg', () => {
     expect(r.output.length).toBeGreaterThan(200);
     expect(r.meta?.chapter).toBe('INTRODUCTIONS');
     expect(headingToTopic('THE DUTIES OF A U.S.A. HOSTESS')).toBe('the duties of a U.S.A. hostess');
+    // The title page and preface are left out; chapter I opens with its untitled lead section.
+    expect(recs[0]).toMatchObject({
+      instruction: 'What is best society?',
+      meta: { chapter: 'WHAT IS BEST SOCIETY?' },
+    });
+    expect(recs[0].output).toMatch(/^"Society" is an ambiguous term/);
+    expect(recs.every((x) => typeof x.meta?.chapter === 'string')).toBe(true);
   });
 });
 

@@ -201,8 +201,9 @@ export async function* textRecords(
         if (r) yield r;
       }
       if (b.type === 'chapter') {
+        // Text between a chapter line and its first heading is titled by the chapter.
         chapterTitle = b.title;
-        title = undefined;
+        title = b.title;
       } else title = b.title;
       if (split === 'document' && markdown) {
         section ??= { parts: [], line: b.line };
