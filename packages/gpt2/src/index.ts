@@ -3,6 +3,15 @@
  * generation. See README.md.
  */
 export * from './config.js';
+export {
+  applyRepetitionPenalty,
+  type FinishReason,
+  type GenerateOptions,
+  type Generation,
+  mulberry32,
+  pickToken,
+  type TopToken,
+} from './generate.js';
 export * from './model.js';
 export {
   Attention,

@@ -5,6 +5,15 @@
 import { type LoadedTensor, softmaxCrossEntropy, type TensorData, tf } from '@atelier/tensor';
 import { type GPT2Config, type PresetName, resolveConfig } from './config.js';
 import {
+  decodeTokens,
+  type GenerateOptions,
+  type Generation,
+  generateText,
+  streamText,
+  type TopToken,
+  topNextTokens,
+} from './generate.js';
+import {
   type ForwardContext,
   type LayerKV,
   type Module,
@@ -12,6 +21,7 @@ import {
   type ParamInit,
   Transformer,
 } from './modules.js';
+import { readModelDirectory, readTokenizer, saveModelDirectory } from './pretrained.js';
 import { initFromSafetensors } from './weights.js';
 
 /** Token ids: one sequence, a batch of equal-length sequences, or an int32 tensor [B, T]. */
@@ -50,6 +60,13 @@ export interface NamedParameter {
   variable: tf.Variable;
   /** Whether optimizers should update it (reads/writes `variable.trainable`). */
   trainable: boolean;
+}
+
+export interface FromPretrainedOptions {
+  /** Tokenizer to attach instead of the directory's (false: none). */
+  tokenizer?: TextTokenizer | false;
+  /** Seed for dropout masks when fine-tuning (default 0). */
+  seed?: number;
 }
 
 export interface FromConfigOptions {
@@ -154,6 +171,29 @@ export class GPT2 {
       ),
     );
     return buildInScope(() => new GPT2(c, init, options));
+  }
+
+  /**
+   * Loads a Hugging Face GPT-2 directory (config.json, model.safetensors, tokenizer files).
+   * Both key styles are read (`h.0…` as on the hub, `transformer.h.0…` + `lm_head.weight` as save_pretrained
+   * writes); the attn.bias / attn.masked_bias buffers are skipped. pytorch_model.bin-only directories are
+   * refused with an explanation: safetensors is required.
+   */
+  static async fromPretrained(dir: string, options: FromPretrainedOptions = {}): Promise<GPT2> {
+    const { config, tensors, source } = await readModelDirectory(dir);
+    const tokenizer =
+      options.tokenizer === false ? undefined : (options.tokenizer ?? readTokenizer(dir, config));
+    return GPT2.fromSafetensors(config, tensors, { source, seed: options.seed, tokenizer });
+  }
+
+  /**
+   * Writes a Hugging Face directory: config.json, model.safetensors (hub key style, format "pt") and the
+   * tokenizer's files — loadable by `GPT2LMHeadModel.from_pretrained(dir)` and by {@link GPT2.fromPretrained}.
+   * Adapter parameters are not included (see @atelier/lora for adapter files or merging).
+   */
+  async save(dir: string): Promise<void> {
+    this.checkAlive();
+    await saveModelDirectory(dir, this.config, this.parameters(), this.tokenizer);
   }
 
   /** Every module with its HF name, root first: ['', model.transformer…] → 'transformer.h.0.attn.c_attn'. */
@@ -430,6 +470,48 @@ export class GPT2 {
     return r.logits;
   }
 
+  /**
+   * Continues a prompt (or each of a batch of prompts) and returns the generated text (prompt not included).
+   * Greedy by default; sampling with `temperature`, `topK`, `topP` (seeded by `seed`). Uses the KV cache.
+   */
+  async generate(prompt: string, options?: GenerateOptions): Promise<string>;
+  async generate(prompts: string[], options?: GenerateOptions): Promise<string[]>;
+  async generate(prompt: string | string[], options: GenerateOptions = {}): Promise<string | string[]> {
+    this.checkAlive();
+    const gens = generateText(this, typeof prompt === 'string' ? [prompt] : prompt, options);
+    return typeof prompt === 'string' ? gens[0].text : gens.map((g) => g.text);
+  }
+
+  /** Like {@link generate}, with the generated token ids and why each sequence stopped. */
+  async generateDetailed(prompts: string | string[], options: GenerateOptions = {}): Promise<Generation[]> {
+    this.checkAlive();
+    return generateText(this, typeof prompts === 'string' ? [prompts] : prompts, options);
+  }
+
+  /** Token-level generation without a tokenizer: prompts of ids → new ids per prompt (EOS not included). */
+  generateIds(prompts: number[][], options: GenerateOptions = {}): number[][] {
+    this.checkAlive();
+    const out: number[][] = prompts.map(() => []);
+    for (const step of iterate(decodeTokens(this, prompts, options))) {
+      step.forEach((t, b) => {
+        if (t >= 0) out[b].push(t);
+      });
+    }
+    return out;
+  }
+
+  /** Streams the continuation of a prompt as text pieces (async iterator), for showing tokens as they come. */
+  stream(prompt: string, options: GenerateOptions = {}): AsyncGenerator<string> {
+    this.checkAlive();
+    return streamText(this, prompt, options);
+  }
+
+  /** The k most likely next tokens after a prompt (text or ids): [{ token, id, logit, prob }], best first. */
+  topNextTokens(prompt: string | number[], k = 10): TopToken[] {
+    this.checkAlive();
+    return topNextTokens(this, prompt, k);
+  }
+
   /** Frees every variable (and adapter) of the model. */
   dispose(): void {
     if (this.disposed) return;
@@ -440,6 +522,10 @@ export class GPT2 {
   private checkAlive(): void {
     if (this.disposed) throw new Error('this GPT2 model has been disposed');
   }
+}
+
+function* iterate<T>(g: Generator<T, unknown>): Generator<T> {
+  for (let r = g.next(); !r.done; r = g.next()) yield r.value;
 }
 
 /** Runs a constructor in a tfjs scope so init intermediates are freed (variables survive scopes). */
