@@ -167,7 +167,9 @@ describe('logit processing (HF semantics)', () => {
       return e.map((x) => x / z);
     };
     const f = counts({ temperature: 2, topK: 0, topP: 1 });
-    softmax(logits.map((x) => x / 2)).forEach((p, i) => expect(Math.abs(f[i] - p)).toBeLessThan(0.015));
+    softmax(logits.map((x) => x / 2)).forEach((p, i) => {
+      expect(Math.abs(f[i] - p)).toBeLessThan(0.015);
+    });
     const k = counts({ temperature: 1, topK: 2, topP: 1 });
     const p2 = softmax(logits.slice(0, 2));
     expect(k.slice(2).every((x) => x === 0)).toBe(true);
