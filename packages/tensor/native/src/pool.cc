@@ -1,6 +1,7 @@
 #include "pool.h"
 
 #include <atomic>
+#include <cstdint>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -37,6 +38,10 @@ inline void cpu_relax() {
 #endif
 }
 
+// Tasks are claimed from one 64-bit word, (job generation << 32) | next task, so a worker that wakes late
+// can never claim a task of a later job with a stale job pointer. The caller claims tasks too and then waits
+// only for tasks in flight, not for every worker to wake up: on a busy machine a descheduled worker costs
+// nothing (its share is taken by whoever runs).
 class Pool {
  public:
   explicit Pool(int n) { start(n); }
@@ -58,51 +63,60 @@ class Pool {
       in_task = was;
       return;
     }
+    const uint64_t gen = (state_.load(std::memory_order_relaxed) >> 32) + 1;
+    // Close the word under the new generation first (next = all ones: nothing claimable), so a straggler
+    // of the previous job cannot claim a task while job_ / ntasks_ change.
+    state_.store((gen << 32) | 0xffffffffu, std::memory_order_seq_cst);
     job_ = &fn;
     ntasks_ = ntasks;
-    next_.store(0, std::memory_order_relaxed);
-    busy_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      generation_.fetch_add(1, std::memory_order_release);
+      state_.store(gen << 32, std::memory_order_release);  // publishes job_ and ntasks_
     }
     cv_.notify_all();
     in_task = true;
-    drain(0);
+    drain(gen, 0);
     in_task = false;
-    // Wait for the workers to finish their last task (spin: the tasks are short and the cores are ours).
-    while (busy_.load(std::memory_order_acquire) != 0) cpu_relax();
-    job_ = nullptr;
+    for (int spins = 0; done_.load(std::memory_order_acquire) != ntasks; ++spins) {
+      if (spins < 4000) cpu_relax();
+      else std::this_thread::yield();
+    }
   }
 
  private:
-  void drain(int tid) {
+  // Claims and runs tasks of job `gen` until none are left (or a newer job has replaced it).
+  void drain(uint64_t gen, int tid) {
     for (;;) {
-      int t = next_.fetch_add(1, std::memory_order_relaxed);
-      if (t >= ntasks_) break;
-      (*job_)(t, tid);
+      uint64_t s = state_.load(std::memory_order_acquire);
+      if ((s >> 32) != gen) return;
+      const uint32_t t = static_cast<uint32_t>(s & 0xffffffffu);
+      if (t >= static_cast<uint32_t>(ntasks_)) return;
+      if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) continue;
+      (*job_)(static_cast<int>(t), tid);
+      done_.fetch_add(1, std::memory_order_acq_rel);
     }
   }
 
   void worker(int tid) {
     in_task = true;
-    unsigned long seen = generation_.load(std::memory_order_acquire);
+    uint64_t seen = state_.load(std::memory_order_acquire) >> 32;
     for (;;) {
-      // Spin briefly for the next job (back-to-back kernels), then sleep.
-      int spins = 0;
-      while (generation_.load(std::memory_order_acquire) == seen && !quit_.load(std::memory_order_relaxed) &&
-             spins < 20000) {
+      // Spin briefly for back-to-back kernels, then sleep.
+      uint64_t gen = seen;
+      for (int spins = 0; spins < 2000 && !quit_.load(std::memory_order_relaxed); ++spins) {
+        gen = state_.load(std::memory_order_acquire) >> 32;
+        if (gen != seen) break;
         cpu_relax();
-        ++spins;
       }
-      if (generation_.load(std::memory_order_acquire) == seen) {
+      if (gen == seen) {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen || quit_.load(); });
+        cv_.wait(lock, [&] { return (state_.load(std::memory_order_acquire) >> 32) != seen || quit_.load(); });
+        gen = state_.load(std::memory_order_acquire) >> 32;
       }
       if (quit_.load()) return;
-      seen = generation_.load(std::memory_order_acquire);
-      drain(tid);
-      busy_.fetch_sub(1, std::memory_order_acq_rel);
+      seen = gen;
+      drain(gen, tid);
     }
   }
 
@@ -126,10 +140,9 @@ class Pool {
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::atomic<unsigned long> generation_{0};
+  std::atomic<uint64_t> state_{0};
+  std::atomic<int> done_{0};
   std::atomic<bool> quit_{false};
-  std::atomic<int> next_{0};
-  std::atomic<int> busy_{0};
   int ntasks_ = 0;
   const std::function<void(int, int)>* job_ = nullptr;
 };

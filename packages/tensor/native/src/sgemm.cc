@@ -316,7 +316,7 @@ void gemm_parallel(const Gemm& g) {
   const KernelSpec& ks = spec();
   const int nt = num_threads();
   const double flops = 2.0 * g.M * g.N * g.K;
-  if (nt == 1 || flops < 2.0e5) return gemm_serial(g);
+  if (nt == 1 || flops < 1.0e6) return gemm_serial(g);
   const int64_t mtiles = (g.M + ks.MR - 1) / ks.MR;
   const int64_t ntiles = (g.N + ks.NR - 1) / ks.NR;
   // Split the dimension whose split duplicates less packing: along N each thread packs all of A (M·K),
