@@ -9,6 +9,8 @@
  */
 
 export * from './backend.js';
+export * as kernelNames from './kernels/names.js';
+export { setWasmMatMulFastPath } from './kernels/wasm-matmul.js';
 export * from './ops.js';
 export * from './safetensors.js';
 export { tf } from './tf.js';

@@ -177,7 +177,7 @@ for (const backend of backends) {
       it('reports whether the fused kernels are in use', () => {
         const fused = hasKernel('AtelierLayerNorm');
         if (mode === 'composite') expect(fused).toBe(false);
-        else if (backend.name !== 'webgpu') expect(fused).toBe(true);
+        else expect(fused).toBe(true);
       });
 
       it('layerNorm: forward and gradients (N=7, C=13)', async () => {

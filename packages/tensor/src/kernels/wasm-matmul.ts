@@ -6,11 +6,27 @@
 import { tf } from '../tf.js';
 
 const WRAPPED = Symbol.for('@atelier/tensor.wasmMatMulWrapped');
+let stock: tf.KernelConfig | undefined;
+
+/**
+ * Turns the explicit-transpose wrapper of wasm's BatchMatMul on (default once the wasm backend is
+ * initialised) or off (tfjs's stock kernel, e.g. to benchmark against it).
+ */
+export function setWasmMatMulFastPath(enabled: boolean): void {
+  if (enabled) {
+    registerWasmMatMul();
+    return;
+  }
+  const current = tf.getKernel('BatchMatMul', 'wasm');
+  if (!stock || !current || !(current as unknown as Record<symbol, boolean>)[WRAPPED]) return;
+  tf.unregisterKernel('BatchMatMul', 'wasm');
+  tf.registerKernel(stock);
+}
 
 export function registerWasmMatMul(): void {
-  const original = tf.getKernel('BatchMatMul', 'wasm');
+  const original = stock ?? tf.getKernel('BatchMatMul', 'wasm');
   const transpose = tf.getKernel('Transpose', 'wasm');
-  if (!original || !transpose || (original as unknown as Record<symbol, boolean>)[WRAPPED]) return;
+  if (!original || !transpose) return;
   const kernelFunc: tf.KernelFunc = (args) => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const attrs = args.attrs as { transposeA: boolean; transposeB: boolean };
@@ -38,6 +54,9 @@ export function registerWasmMatMul(): void {
     for (const t of temps) backend.disposeData(t.dataId);
     return out;
   };
+  const current = tf.getKernel('BatchMatMul', 'wasm');
+  if (current && (current as unknown as Record<symbol, boolean>)[WRAPPED]) return;
+  stock = original;
   tf.unregisterKernel('BatchMatMul', 'wasm');
   const config = { ...original, kernelFunc };
   (config as unknown as Record<symbol, boolean>)[WRAPPED] = true;

@@ -1,0 +1,223 @@
+#!/usr/bin/env node
+// Benchmark of @atelier/tensor's kernels, one run, every backend available here:
+//  - matmul GFLOP/s at GPT-2 small shapes, plain and with a transposed operand, Atelier's path vs stock tfjs;
+//  - ms of each fused op (forward, and forward+backward) vs the stock tfjs composition it replaces.
+// Usage: pnpm --filter @atelier/tensor bench   (builds, then runs this; prints a Markdown table)
+//   ATELIER_BENCH_BACKENDS=wasm,native,webgpu  (default: every one that initialises)
+//   ATELIER_BENCH_QUICK=1                       (small shapes, to check that the script runs)
+import { performance } from 'node:perf_hooks';
+
+const { tf, initBackend, disposeBackend, kernelNames, setWasmMatMulFastPath, probeWebGPU } = await import(
+  new URL('../../packages/tensor/dist/index.js', import.meta.url).href
+);
+
+const quick = process.env.ATELIER_BENCH_QUICK === '1';
+const wanted = (process.env.ATELIER_BENCH_BACKENDS ?? 'wasm,native,webgpu').split(',');
+
+// GPT-2 small: C=768, 12 heads, vocab 50257; B=4, T=128 → N=512 rows.
+const S = quick
+  ? { B: 2, T: 16, C: 64, H: 4, V: 1000, lmRows: 16 }
+  : { B: 4, T: 128, C: 768, H: 12, V: 50257, lmRows: 128 };
+let N = S.B * S.T;
+
+/** Median wall time (ms) of `fn`, which returns a tensor (or tensors); waits for the backend to finish. */
+async function time(fn, { reps = 3, warmup = 1 } = {}) {
+  const runs = [];
+  for (let i = 0; i < warmup + reps; i++) {
+    const t0 = performance.now();
+    const out = fn();
+    const outs = Array.isArray(out) ? out : [out];
+    // A scalar read-back forces completion (WebGPU is asynchronous) at the cost of one tiny reduction.
+    await Promise.all(outs.map((t) => tf.tidy(() => tf.sum(t)).data()));
+    const ms = performance.now() - t0;
+    tf.dispose(outs);
+    if (i >= warmup) runs.push(ms);
+  }
+  runs.sort((a, b) => a - b);
+  return runs[Math.floor(runs.length / 2)];
+}
+
+/** Runs `fn` with Atelier's fused kernels hidden from the active backend (stock tfjs composition). */
+async function composite(fn) {
+  const backend = tf.getBackend();
+  const saved = Object.values(kernelNames.ALL_KERNELS ?? [])
+    .map((n) => tf.getKernel(n, backend))
+    .filter(Boolean);
+  for (const k of saved) tf.unregisterKernel(k.kernelName, backend);
+  try {
+    return await fn();
+  } finally {
+    for (const k of saved) tf.registerKernel(k);
+  }
+}
+
+const rand = (shape, scale = 1) => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', 7), scale);
+
+async function matmulRows(backend) {
+  const rows = [];
+  const shapes = [
+    ['c_attn forward  x·W', [N, S.C], [S.C, 3 * S.C], false, false],
+    ['c_attn dW  xᵀ·dy', [N, S.C], [N, 3 * S.C], true, false],
+    ['c_attn dx  dy·Wᵀ', [N, 3 * S.C], [S.C, 3 * S.C], false, true],
+    ['LM head forward  x·wteᵀ', [S.lmRows, S.C], [S.V, S.C], false, true],
+    ['LM head dW  dyᵀ·x', [S.lmRows, S.V], [S.lmRows, S.C], true, false],
+  ];
+  for (const [label, aShape, bShape, ta, tb] of shapes) {
+    const a = rand(aShape);
+    const b = rand(bShape);
+    const m = ta ? aShape[1] : aShape[0];
+    const k = ta ? aShape[0] : aShape[1];
+    const n = tb ? bShape[0] : bShape[1];
+    const flop = 2 * m * k * n;
+    const big = flop > 5e9;
+    const ms = await time(() => tf.matMul(a, b, ta, tb), { reps: big ? 1 : 3, warmup: big ? 0 : 1 });
+    let stockMs = ms;
+    if (backend === 'wasm' && (ta || tb)) {
+      setWasmMatMulFastPath(false);
+      stockMs = await time(() => tf.matMul(a, b, ta, tb), { reps: 1, warmup: big ? 0 : 1 });
+      setWasmMatMulFastPath(true);
+    }
+    rows.push({
+      label: `matmul ${label} [${m}×${k}]·[${k}×${n}]`,
+      ours: flop / ms / 1e6,
+      stock: flop / stockMs / 1e6,
+    });
+    tf.dispose([a, b]);
+  }
+  return rows;
+}
+
+async function kernelRows() {
+  const { B, T, C, H, V } = S;
+  const ops = [];
+  {
+    const x = rand([N, C]);
+    const g = rand([C]);
+    const b = rand([C]);
+    const w = rand([N, C]);
+    ops.push([
+      'layerNorm [N,C]',
+      () => op.layerNorm(x, g, b),
+      (f) => tf.grads((xx, gg, bb) => tf.sum(tf.mul(f(xx, gg, bb), w)))([x, g, b]),
+      (xx, gg, bb) => op.layerNorm(xx, gg, bb),
+    ]);
+  }
+  {
+    const x = rand([N, 4 * C]);
+    const w = rand([N, 4 * C]);
+    ops.push([
+      'gelu [N,4C]',
+      () => op.gelu(x),
+      (f) => tf.grad((xx) => tf.sum(tf.mul(f(xx), w)))(x),
+      (xx) => op.gelu(xx),
+    ]);
+  }
+  {
+    const qkv = rand([B, T, 3 * C]);
+    const w = rand([B, T, C]);
+    ops.push([
+      `attention B=${B} T=${T} C=${C} H=${H}`,
+      () => op.attn(qkv),
+      (f) => tf.grad((q) => tf.sum(tf.mul(f(q), w)))(qkv),
+      (q) => op.attn(q),
+    ]);
+  }
+  {
+    const logits = rand([N, V], 2);
+    const targets = tf.tensor1d(
+      Array.from({ length: N }, (_, i) => (i * 7919) % V),
+      'int32',
+    );
+    ops.push([
+      `crossEntropy [N,V=${V}]`,
+      () => op.ce(logits, targets),
+      (f) => tf.grad((l) => f(l, targets))(logits),
+      (l, t) => op.ce(l, t),
+    ]);
+  }
+  {
+    const wte = rand([V, C]);
+    const ids = tf.tensor1d(
+      Array.from({ length: N }, (_, i) => (i * 104729) % V),
+      'int32',
+    );
+    const w = rand([N, C]);
+    ops.push([
+      `embedding [V,C] ← [N]`,
+      () => op.emb(wte, ids),
+      (f) => tf.grad((ww) => tf.sum(tf.mul(f(ww, ids), w)))(wte),
+      (ww, ii) => op.emb(ww, ii),
+    ]);
+  }
+  const rows = [];
+  for (const [label, fwd, withGrad, f] of ops) {
+    const fusedFwd = await time(fwd);
+    const fusedBwd = await time(() => withGrad(f), { reps: 2 });
+    const [stockFwd, stockBwd] = await composite(async () => [
+      await time(fwd),
+      await time(() => withGrad(f), { reps: 2 }),
+    ]);
+    rows.push({ label: `${label} forward`, ours: fusedFwd, stock: stockFwd, unit: 'ms' });
+    rows.push({ label: `${label} forward+backward`, ours: fusedBwd, stock: stockBwd, unit: 'ms' });
+  }
+  return rows;
+}
+
+// The ops under short names.
+const lib = await import(new URL('../../packages/tensor/dist/index.js', import.meta.url).href);
+const op = {
+  layerNorm: lib.layerNorm,
+  gelu: lib.gelu,
+  attn: (qkv) => lib.causalSelfAttention(qkv, S.H),
+  ce: (l, t) => lib.softmaxCrossEntropy(l, t),
+  emb: (w, ids) => lib.embedding(w, ids),
+};
+
+const results = [];
+for (const kind of wanted) {
+  if (kind === 'webgpu') {
+    const p = await probeWebGPU();
+    if (!p.adapter) {
+      console.error(`webgpu: skipped (${p.reason})`);
+      continue;
+    }
+  }
+  let info;
+  try {
+    info = await initBackend(kind);
+  } catch (err) {
+    console.error(`${kind}: skipped (${err.message})`);
+    continue;
+  }
+  const label = info.adapter ? `${info.name} (${info.adapter.description})` : info.name;
+  console.error(`benchmarking ${label} …`);
+  if (kind === 'webgpu' && !quick) {
+    // Software WebGPU is ~10× slower than the CPU path: smaller shapes keep the run short.
+    Object.assign(S, { B: 1, T: 64, C: 256, H: 4, V: 8192, lmRows: 64 });
+    N = S.B * S.T;
+  }
+  const rows = [...(await matmulRows(kind)), ...(await kernelRows())];
+  for (const r of rows) {
+    console.error(
+      `  ${r.label}: ours ${r.ours.toFixed(2)} stock ${r.stock.toFixed(2)} ${r.unit ?? 'GFLOP/s'}`,
+    );
+  }
+  results.push({ backend: label, shapes: { ...S }, rows });
+  await disposeBackend();
+}
+
+// Markdown: for GFLOP/s higher is better (ratio ours/stock); for ms lower is better (ratio stock/ours).
+console.log(`Run ${new Date().toISOString().slice(0, 16)}Z, Node ${process.version}.\n`);
+for (const r of results) {
+  const s = r.shapes;
+  console.log(`**${r.backend}** (B=${s.B}, T=${s.T}, C=${s.C}, heads=${s.H}, V=${s.V})\n`);
+  console.log('| what | Atelier | stock tfjs | speed-up |');
+  console.log('|---|---|---|---|');
+  for (const row of r.rows) {
+    const gf = !row.unit;
+    const fmt = (v) => (gf ? `${v.toFixed(1)} GFLOP/s` : `${v.toFixed(v < 10 ? 2 : 0)} ms`);
+    const ratio = gf ? row.ours / row.stock : row.stock / row.ours;
+    console.log(`| ${row.label} | ${fmt(row.ours)} | ${fmt(row.stock)} | ${ratio.toFixed(2)}× |`);
+  }
+  console.log('');
+}
