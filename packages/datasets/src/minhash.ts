@@ -17,13 +17,29 @@ export function words(text: string): string[] {
   return text.toLowerCase().match(/[\p{L}\p{N}]+(?:['’][\p{L}]+)*/gu) ?? [];
 }
 
-/** Hashes of the overlapping k-word shingles of a text (one shingle of all words when there are fewer than k). */
+/**
+ * Hashes of the overlapping k-word shingles of a text (one shingle of all words when there are fewer than k).
+ * Each word is hashed once; a shingle's hash combines its k word hashes in order (Murmur3 mixing steps), so
+ * no shingle strings are built.
+ */
 export function shingleHashes(text: string, k: number, seed = 0): Uint32Array {
   const w = words(text);
   if (w.length === 0) return new Uint32Array(0);
-  const n = Math.max(1, w.length - k + 1);
+  const wh = new Uint32Array(w.length);
+  for (let i = 0; i < w.length; i++) wh[i] = hash32(w[i], seed);
+  const span = Math.min(k, w.length);
+  const n = w.length - span + 1;
   const out = new Uint32Array(n);
-  for (let i = 0; i < n; i++) out[i] = hash32(w.slice(i, i + k).join(' '), seed);
+  for (let i = 0; i < n; i++) {
+    let h = seed ^ span;
+    for (let j = 0; j < span; j++) {
+      let x = Math.imul(wh[i + j], 0xcc9e2d51);
+      x = (x << 15) | (x >>> 17);
+      h ^= Math.imul(x, 0x1b873593);
+      h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
+    }
+    out[i] = fmix32(h);
+  }
   return out;
 }
 
@@ -78,15 +94,22 @@ export class MinHashLSH {
   /** MinHash signature of a text: for each hash function, the minimum over the text's shingles. */
   signature(text: string): Uint32Array {
     const sh = shingleHashes(text, this.shingleSize);
-    const sig = new Uint32Array(this.numPerm).fill(0xffffffff);
-    for (let p = 0; p < this.numPerm; p++) {
-      const s = this.seeds[p];
-      let min = 0xffffffff;
-      for (let i = 0; i < sh.length; i++) {
-        const h = fmix32(sh[i] ^ s);
-        if (h < min) min = h;
+    const P = this.numPerm;
+    const seeds = this.seeds;
+    const sig = new Uint32Array(P).fill(0xffffffff);
+    for (let i = 0; i < sh.length; i++) {
+      const x = sh[i];
+      for (let p = 0; p < P; p++) {
+        // fmix32(x ^ seed_p), inlined: one member of the hash family per seed.
+        let h = x ^ seeds[p];
+        h ^= h >>> 16;
+        h = Math.imul(h, 0x85ebca6b);
+        h ^= h >>> 13;
+        h = Math.imul(h, 0xc2b2ae35);
+        h ^= h >>> 16;
+        h >>>= 0;
+        if (h < sig[p]) sig[p] = h;
       }
-      sig[p] = min;
     }
     return sig;
   }

@@ -18,7 +18,7 @@ const END_MARKERS = [
 ];
 /** Credit paragraphs right after the header. */
 const CREDIT =
-  /^\s*(Produced by|E-text prepared by|Transcribed (from|by)|This (e-?text|ebook) was (produced|prepared))/i;
+  /^\s*(Produced by|E-text prepared by|Transcribed (from|by)|This (e-?text|ebook) was (produced|prepared)|Note: Project Gutenberg also has)/i;
 
 /** How many lines to look through for a START marker before assuming the file has no licence header. */
 const HEADER_SEARCH_LINES = 1500;
@@ -44,7 +44,7 @@ export async function* stripGutenbergLines(
   let state: 'header' | 'marker-cont' | 'credits' | 'body' = 'header';
   let sawStart = false;
   let sawEnd = false;
-  let creditsChecked = false;
+  let inCredit = false;
   for await (const l of lines) {
     if (state === 'header') {
       if (START_MARKERS.some((re) => re.test(l.text))) {
@@ -81,15 +81,16 @@ export async function* stripGutenbergLines(
       break;
     }
     if (state === 'credits') {
+      // Skip credit and transcriber paragraphs (each up to its blank line) until the first paragraph of text.
       if (l.text.trim() === '') {
-        if (creditsChecked) state = 'body';
+        inCredit = false;
         continue;
       }
-      if (!creditsChecked && CREDIT.test(l.text)) {
-        creditsChecked = true; // skip this paragraph: the next blank line ends it
+      if (inCredit) continue;
+      if (CREDIT.test(l.text)) {
+        inCredit = true;
         continue;
       }
-      if (creditsChecked) continue;
       state = 'body';
     }
     yield l;

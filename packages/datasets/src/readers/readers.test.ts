@@ -116,6 +116,16 @@ describe('readCsv', () => {
     expect(report.errors[0].line).toBe(3);
   });
 
+  it('reports an unclosed quote with its line, in both modes', async () => {
+    const p = await file('quote.csv', 'question,answer\nq1,a1\nq2,"never closed\nq3,a3\n');
+    await expect(collect(readCsv(p))).rejects.toThrow(/quote\.csv:\d+: CSV_QUOTE_NOT_CLOSED/);
+    const report = new ReadReport();
+    const recs = (await collect(readCsv(p, { onError: 'skip', report }))) as QARecord[];
+    expect(recs.map((r) => r.question)).toEqual(['q1']);
+    expect(report.skipped).toBe(1);
+    expect(report.errors[0].message).toMatch(/CSV_QUOTE_NOT_CLOSED/);
+  });
+
   it('names a missing mapped column', async () => {
     const p = await file('cols.tsv', 'q\ta\nhello\tworld\n');
     await expect(collect(readCsv(p, { fields: { question: 'question', answer: 'a' } }))).rejects.toThrow(
@@ -186,8 +196,9 @@ describe('Project Gutenberg', () => {
 
   it.skipIf(!HAS_SHARED)('handles the START marker wrapped over two lines (pg26703)', async () => {
     const paras = await collect(readGutenberg(shared('childrens_book_celebrated_pictures_1922_pg26703.txt')));
-    expect(paras[0].text).not.toMatch(/PICTURES\*\*\*|E-text prepared/);
-    expect(paras.some((p) => /Project Gutenberg/i.test(p.text) && !/HTML version/.test(p.text))).toBe(false);
+    expect(paras[0].text).not.toMatch(/PICTURES\*\*\*|E-text prepared|HTML version/);
+    expect(paras.some((p) => /Project Gutenberg/i.test(p.text))).toBe(false);
+    expect(paras[0].source.line).toBeGreaterThan(40);
   });
 
   it('strips older header variants and the "End of the Project Gutenberg" footer', async () => {
