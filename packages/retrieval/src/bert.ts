@@ -51,10 +51,17 @@ interface LayerNormParams {
   beta: tf.Tensor1D;
 }
 
-/** One encoder layer; linear weights are stored [in, out] (transposed from PyTorch's [out, in]). */
+/**
+ * One encoder layer; linear weights are stored [in, out] (transposed from PyTorch's [out, in]), and the query
+ * projection is pre-scaled by 1/√head_size (so scores = q·kᵀ needs no extra multiply).
+ */
 interface BertLayer {
-  wQkv: tf.Tensor2D; // [H, 3H]  query | key | value
-  bQkv: tf.Tensor1D; // [3H]
+  wQ: tf.Tensor2D; // [H, H] · 1/√hs
+  bQ: tf.Tensor1D; // [H] · 1/√hs
+  wK: tf.Tensor2D;
+  bK: tf.Tensor1D;
+  wV: tf.Tensor2D;
+  bV: tf.Tensor1D;
   wAttnOut: tf.Tensor2D; // [H, H]
   bAttnOut: tf.Tensor1D;
   lnAttn: LayerNormParams;
@@ -115,22 +122,16 @@ export function bertWeightsFromTensors(
   const layers: BertLayer[] = [];
   for (let l = 0; l < cfg.numLayers; l++) {
     const p = `encoder.layer.${l}.`;
-    const wq = linearT(`${p}attention.self.query`, H, H);
-    const wk = linearT(`${p}attention.self.key`, H, H);
-    const wv = linearT(`${p}attention.self.value`, H, H);
-    const wQkv = new Float32Array(H * 3 * H); // [H, 3H]
-    for (let i = 0; i < H; i++) {
-      wQkv.set(wq.subarray(i * H, (i + 1) * H), i * 3 * H);
-      wQkv.set(wk.subarray(i * H, (i + 1) * H), i * 3 * H + H);
-      wQkv.set(wv.subarray(i * H, (i + 1) * H), i * 3 * H + 2 * H);
-    }
-    const bQkv = new Float32Array(3 * H);
-    bQkv.set(get(`${p}attention.self.query.bias`, [H]).data, 0);
-    bQkv.set(get(`${p}attention.self.key.bias`, [H]).data, H);
-    bQkv.set(get(`${p}attention.self.value.bias`, [H]).data, 2 * H);
+    const scale = 1 / Math.sqrt(H / cfg.numHeads);
+    const wq = linearT(`${p}attention.self.query`, H, H).map((v) => v * scale);
+    const bq = get(`${p}attention.self.query.bias`, [H]).data.map((v) => v * scale);
     layers.push({
-      wQkv: tf.tensor2d(wQkv, [H, 3 * H]),
-      bQkv: tf.tensor1d(bQkv),
+      wQ: tf.tensor2d(wq, [H, H]),
+      bQ: tf.tensor1d(bq),
+      wK: tf.tensor2d(linearT(`${p}attention.self.key`, H, H), [H, H]),
+      bK: vec(`${p}attention.self.key.bias`, H),
+      wV: tf.tensor2d(linearT(`${p}attention.self.value`, H, H), [H, H]),
+      bV: vec(`${p}attention.self.value.bias`, H),
       wAttnOut: tf.tensor2d(linearT(`${p}attention.output.dense`, H, H), [H, H]),
       bAttnOut: vec(`${p}attention.output.dense.bias`, H),
       lnAttn: ln(`${p}attention.output.LayerNorm`),
@@ -168,30 +169,32 @@ export function geluErf(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)));
 }
 
-/** y = x·W + b for x [N, in], W [in, out], b [out]. */
+/** y = x·W + b for x [N, in], W [in, out], b [out], as one fused kernel (bias added inside the matmul). */
 function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
-  return tf.add(tf.matMul(x, w), b);
+  return tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D;
 }
 
 /**
  * Bidirectional multi-head self-attention (BertSelfAttention, no causal mask).
- * qkv [B·T, 3H] (query | key | value), maskBias [B, 1, 1, T] (0 keep, −1e9 pad) → context [B·T, H].
+ * q (pre-scaled by 1/√hs), k, v [B·T, H]; maskBias [B, 1, 1, T] (0 keep, −1e9 pad) → context [B·T, H].
  */
 function selfAttention(
-  qkv: tf.Tensor2D,
-  maskBias: tf.Tensor4D,
+  q: tf.Tensor2D,
+  k: tf.Tensor2D,
+  v: tf.Tensor2D,
+  maskBias: tf.Tensor4D | undefined,
   B: number,
   T: number,
   nHead: number,
 ): tf.Tensor2D {
-  const H = qkv.shape[1] / 3;
+  const H = q.shape[1];
   const hs = H / nHead;
   const heads = (t: tf.Tensor) =>
     tf.reshape(tf.transpose(tf.reshape(t, [B, T, nHead, hs]), [0, 2, 1, 3]), [B * nHead, T, hs]);
-  const [q, k, v] = tf.split(qkv, 3, 1).map(heads);
-  const scores = tf.reshape(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hs)), [B, nHead, T, T]);
-  const probs = tf.reshape(tf.softmax(tf.add(scores, maskBias), -1), [B * nHead, T, T]);
-  const ctx = tf.reshape(tf.matMul(probs, v), [B, nHead, T, hs]); // [B, nh, T, hs]
+  let scores: tf.Tensor = tf.matMul(heads(q), heads(k), false, true); // [B·nh, T, T]
+  if (maskBias) scores = tf.add(tf.reshape(scores, [B, nHead, T, T]), maskBias);
+  const probs = tf.reshape(tf.softmax(scores, -1), [B * nHead, T, T]);
+  const ctx = tf.reshape(tf.matMul(probs, heads(v)), [B, nHead, T, hs]);
   return tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B * T, H]);
 }
 
@@ -199,13 +202,21 @@ function selfAttention(
 function encoderLayer(
   x: tf.Tensor2D,
   p: BertLayer,
-  maskBias: tf.Tensor4D,
+  maskBias: tf.Tensor4D | undefined,
   B: number,
   T: number,
   cfg: BertConfig,
 ): tf.Tensor2D {
   const eps = cfg.layerNormEps;
-  const ctx = selfAttention(linear(x, p.wQkv, p.bQkv), maskBias, B, T, cfg.numHeads);
+  const ctx = selfAttention(
+    linear(x, p.wQ, p.bQ),
+    linear(x, p.wK, p.bK),
+    linear(x, p.wV, p.bV),
+    maskBias,
+    B,
+    T,
+    cfg.numHeads,
+  );
   const a = layerNorm(
     tf.add(linear(ctx, p.wAttnOut, p.bAttnOut), x),
     p.lnAttn.gamma,
@@ -238,8 +249,10 @@ export function bertForward(
       tf.slice(w.tokenTypeEmbeddings, [0, 0], [1, cfg.hiddenSize]),
     ) as tf.Tensor2D;
     x = layerNorm(x, w.lnEmbeddings.gamma, w.lnEmbeddings.beta, cfg.layerNormEps) as tf.Tensor2D;
-    const mask = tf.tensor2d(attentionMask.flat(), [B, T], 'float32');
-    const maskBias = tf.reshape(tf.mul(tf.sub(1, mask), -1e9), [B, 1, 1, T]) as tf.Tensor4D;
+    // Additive mask on the scores (HF: (1 − mask)·min_float); skipped when nothing is padded.
+    const padded = attentionMask.some((row) => row.some((m) => m === 0));
+    const bias = attentionMask.flat().map((m) => (m ? 0 : -1e9));
+    const maskBias = padded ? tf.tensor4d(bias, [B, 1, 1, T], 'float32') : undefined;
     for (const layer of w.layers) x = encoderLayer(x, layer, maskBias, B, T, cfg);
     return tf.reshape(x, [B, T, cfg.hiddenSize]) as tf.Tensor3D;
   });
