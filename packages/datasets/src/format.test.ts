@@ -96,3 +96,23 @@ describe('formatRecord', () => {
     },
   );
 });
+
+describe('maxTokens', () => {
+  it('cuts the start of the prompt first, then the end of the completion, keeping EOS', () => {
+    const r: QARecord = {
+      kind: 'qa',
+      context: 'one two three four five six seven eight nine ten',
+      question: 'Which number?',
+      answer: 'eleven twelve',
+      source,
+    };
+    const full = formatRecord(r, tok);
+    const cut = formatRecord(r, tok, { maxTokens: full.ids.length - 3 });
+    expect(cut.truncated).toBe(3);
+    expect(Array.from(cut.ids)).toEqual(Array.from(full.ids.subarray(3)));
+    expect(Array.from(cut.mask)).toEqual(Array.from(full.mask.subarray(3)));
+    const answerOnly = formatRecord(r, tok, { maxTokens: 2 });
+    expect(tok.decode(Array.from(answerOnly.ids))).toBe(' eleven<|endoftext|>');
+    expect(Array.from(answerOnly.mask)).toEqual([1, 1]);
+  });
+});

@@ -75,6 +75,13 @@ export interface FormatOptions {
   trainOnPrompt?: boolean;
   /** Append EOS after each document (default true). It is in the loss, so the model learns to stop. */
   eos?: boolean;
+  /**
+   * Longest document in tokens (EOS included). A longer one loses tokens from the START of its prompt (a long
+   * retrieval context keeps its end, next to the question), then, if the completion alone is too long, from
+   * the end of the completion (EOS kept). Use the block size with `packDocuments({ align: 'document' })` to
+   * keep every Q&A example whole in one row.
+   */
+  maxTokens?: number;
 }
 
 /**
@@ -88,6 +95,8 @@ export interface FormattedDoc {
   text: string;
   /** Character length of the prompt part of `text`. */
   promptChars: number;
+  /** Tokens removed to respect `maxTokens` (0 when the document fit). */
+  truncated: number;
   source?: SourceRef;
 }
 
@@ -133,12 +142,21 @@ export function formatRecord(
   const t = templateFor(record, options);
   const prompt = t.prompt ? fillTemplate(t.prompt, record) : '';
   const completion = fillTemplate(t.completion, record);
-  const p = prompt ? tokenizer.encode(prompt) : [];
-  const c = tokenizer.encode(completion);
+  let p: ArrayLike<number> = prompt ? tokenizer.encode(prompt) : [];
+  let c: ArrayLike<number> = tokenizer.encode(completion);
   const eos = options.eos ?? true;
   const eosId = tokenizer.eosTokenId;
   if (eos && eosId === undefined)
     throw new Error('formatRecord: the tokenizer has no EOS token; pass { eos: false }');
+  let truncated = 0;
+  const max = options.maxTokens;
+  if (max !== undefined && p.length + c.length + (eos ? 1 : 0) > max) {
+    const over = p.length + c.length + (eos ? 1 : 0) - max;
+    const fromPrompt = Math.min(over, p.length);
+    p = Array.from(p).slice(fromPrompt);
+    c = Array.from(c).slice(0, Math.max(0, c.length - (over - fromPrompt)));
+    truncated = over;
+  }
   const n = p.length + c.length + (eos ? 1 : 0);
   const ids = new Int32Array(n);
   const mask = new Uint8Array(n);
@@ -147,7 +165,14 @@ export function formatRecord(
   mask.fill(options.trainOnPrompt ? 1 : 0, 0, p.length);
   mask.fill(1, p.length);
   if (eos) ids[n - 1] = eosId as number;
-  return { ids, mask, text: prompt + completion, promptChars: prompt.length, source: record.source };
+  return {
+    ids,
+    mask,
+    text: prompt + completion,
+    promptChars: prompt.length,
+    truncated,
+    source: record.source,
+  };
 }
 
 /** Formats a stream of records (see {@link formatRecord}). */

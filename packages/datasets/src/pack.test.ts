@@ -110,3 +110,21 @@ describe('savePacked / loadPacked', () => {
     }
   });
 });
+
+describe("packDocuments({ align: 'document' })", () => {
+  it('starts a document that would straddle a boundary in a new block, padding with mask 0', async () => {
+    // T = 4: block k holds tokens [4k, 4k + 4]. Docs of 3, 4, 2 tokens.
+    const d = docs([3, 4, 2]);
+    const p = await packDocuments(d, { blockSize: 4, align: 'document', padId: 9, remainder: 'drop' });
+    // doc0 at 0..2; doc1 (4 tokens) would end at 6 > 4, so it starts at 4 after one pad; doc2 fits at 8..9.
+    expect(Array.from(p.tokens)).toEqual([0, 1, 2, 9, 100, 101, 102, 103, 200]);
+    expect(Array.from(p.mask)).toEqual([0, 0, 1, 0, 0, 0, 1, 1, 0]);
+    expect(p.numBlocks).toBe(2);
+    // Every block's row starts at a document start.
+    const l = new BatchLoader(p, { batchSize: 2, shuffle: false });
+    const b = l.next();
+    expect([b.inputIds[0], b.inputIds[4]]).toEqual([0, 100]);
+    const packed = await packDocuments(d, { blockSize: 4, remainder: 'drop' });
+    expect(Array.from(packed.tokens.subarray(0, 5))).toEqual([0, 1, 2, 100, 101]);
+  });
+});

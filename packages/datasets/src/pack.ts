@@ -20,7 +20,7 @@ export interface PackedDataset {
   numBlocks: number;
   /** Documents packed. */
   documents: number;
-  /** Padding tokens appended to fill the last block (mask 0). */
+  /** Padding tokens (mask 0): filling the last block, and before documents moved to a new block. */
   padded: number;
 }
 
@@ -35,6 +35,14 @@ export interface PackOptions {
   remainder?: 'pad' | 'drop';
   /** Padding id (default 0; use the EOS id). Padding never counts in the loss. */
   padId?: number;
+  /**
+   * `'pack'` (default): documents follow each other with no gaps, so a document may start in one block and end
+   * in the next. `'document'`: a document that would straddle a block boundary but fits in one block starts a
+   * new block instead (the rest of the current block is padding with mask 0), so short Q&A documents are never
+   * cut away from their prompt. Costs padding; longer documents still straddle (see `maxTokens` in
+   * `formatRecord`).
+   */
+  align?: 'pack' | 'document';
 }
 
 /**
@@ -52,6 +60,7 @@ export async function packDocuments(
   let mask = new Uint8Array(1 << 16);
   let n = 0;
   let documents = 0;
+  let alignPadding = 0;
   const grow = (need: number) => {
     if (need <= tokens.length) return;
     let cap = tokens.length;
@@ -67,6 +76,17 @@ export async function packDocuments(
     const len = d.ids.length;
     if (d.mask && d.mask.length !== len)
       throw new Error(`packDocuments: document ${documents} has ${len} ids but ${d.mask.length} mask values`);
+    if (options.align === 'document' && n % T !== 0 && len <= T + 1) {
+      // Block k = floor(n / T) ends at token (k + 1) * T (shared with block k + 1).
+      const blockEnd = (Math.floor(n / T) + 1) * T;
+      if (n + len - 1 > blockEnd) {
+        grow(blockEnd);
+        tokens.fill(options.padId ?? 0, n, blockEnd);
+        mask.fill(0, n, blockEnd);
+        alignPadding += blockEnd - n;
+        n = blockEnd;
+      }
+    }
     grow(n + len);
     tokens.set(d.ids, n);
     if (d.mask) mask.set(d.mask, n);
@@ -76,13 +96,14 @@ export async function packDocuments(
   }
   const remainder = options.remainder ?? 'pad';
   let numBlocks = n > 1 ? Math.floor((n - 1) / T) : 0;
-  let padded = 0;
+  let padded = alignPadding;
   if (remainder === 'pad' && n > 1 && (n - 1) % T !== 0) {
     numBlocks++;
-    padded = numBlocks * T + 1 - n;
-    grow(n + padded);
-    tokens.fill(options.padId ?? 0, n, n + padded);
-    mask.fill(0, n, n + padded);
+    const tail = numBlocks * T + 1 - n;
+    grow(n + tail);
+    tokens.fill(options.padId ?? 0, n, n + tail);
+    mask.fill(0, n, n + tail);
+    padded += tail;
   }
   const used = numBlocks > 0 ? numBlocks * T + 1 : n;
   return {
