@@ -45,6 +45,8 @@ export const TrainConfigSchema = z
     logEvery: z.number().int().positive().default(1),
     /** Evaluate every N optimizer steps (0 = only at epoch ends and at the end). */
     evalEvery: z.number().int().min(0).default(100),
+    /** Also evaluate before the first step (fresh runs only), so curves show the starting loss. */
+    evalAtStart: z.boolean().default(false),
     /** At most this many validation batches per evaluation (0 = all). */
     evalBatches: z.number().int().min(0).default(0),
     /** Prompts whose continuations are logged at every evaluation. */

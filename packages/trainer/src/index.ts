@@ -15,6 +15,7 @@ export {
   writeFileAtomic,
 } from './checkpoint.js';
 export { parseTrainConfig, type TrainConfig, type TrainConfigInput, TrainConfigSchema } from './config.js';
+export { type GPT2TrainableOptions, gpt2Trainable } from './gpt2.js';
 export { type MetricRecord, MetricsLog, readMetrics, type TrainStatus } from './metrics.js';
 export { AdamW, type AdamWOptions, type DecayExclusions, decays, parameterKind } from './optimizer.js';
 export { type ReportOptions, renderReport } from './report.js';

@@ -331,6 +331,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let smoothTps = 0;
 
   try {
+    if (config.evalAtStart && !resumedFrom && step === 0) await runEval();
     while (step < totalSteps) {
       if (config.epochs !== undefined && config.maxSteps === undefined && pos.epoch >= config.epochs) break;
       if (interrupted) {
