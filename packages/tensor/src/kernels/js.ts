@@ -5,6 +5,7 @@
 import { tf } from '../tf.js';
 import * as math from './math.js';
 import * as K from './names.js';
+import { wasmCrossEntropy, wasmCrossEntropyAvailable, wasmCrossEntropyGrad } from './wasm-ce.js';
 
 type TensorInfo = tf.TensorInfo;
 type Typed = Float32Array | Int32Array;
@@ -178,6 +179,15 @@ const kernels: Record<string, KernelFn> = {
 export function registerJsKernels(backendName: string, names: readonly string[] = K.ALL_KERNELS): void {
   for (const name of names) {
     if (tf.getKernel(name, backendName)) continue;
-    tf.registerKernel({ kernelName: name, backendName, kernelFunc: kernels[name] });
+    let kernelFunc = kernels[name];
+    // On wasm, cross-entropy leans on the backend's own (faster) exp, once that backend has loaded.
+    const wasmVariant = { [K.CROSS_ENTROPY]: wasmCrossEntropy, [K.CROSS_ENTROPY_GRAD]: wasmCrossEntropyGrad }[
+      name
+    ];
+    if (backendName === 'wasm' && wasmVariant) {
+      const js = kernelFunc;
+      kernelFunc = (args) => (wasmCrossEntropyAvailable() ? wasmVariant(args) : js(args));
+    }
+    tf.registerKernel({ kernelName: name, backendName, kernelFunc });
   }
 }

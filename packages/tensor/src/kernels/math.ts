@@ -19,15 +19,19 @@ export function layerNormForward(
 ): void {
   for (let n = 0; n < N; n++) {
     const o = n * C;
+    // One pass for mean and variance: float64 sums of (x − shift) and its square, shifted by the row's
+    // first value so the subtraction does not cancel catastrophically.
+    const shift = x[o];
     let s = 0;
-    for (let i = 0; i < C; i++) s += x[o + i];
-    const m = s / C;
-    let v = 0;
+    let s2 = 0;
     for (let i = 0; i < C; i++) {
-      const d = x[o + i] - m;
-      v += d * d;
+      const d = x[o + i] - shift;
+      s += d;
+      s2 += d * d;
     }
-    const r = 1 / Math.sqrt(v / C + eps);
+    const dm = s / C;
+    const m = shift + dm;
+    const r = 1 / Math.sqrt(Math.max(s2 / C - dm * dm, 0) + eps);
     for (let i = 0; i < C; i++) y[o + i] = (x[o + i] - m) * r * gamma[i] + beta[i];
     mean[n] = m;
     rstd[n] = r;
