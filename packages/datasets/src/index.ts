@@ -52,6 +52,15 @@ export {
   savePacked,
   type TokenDoc,
 } from './pack.js';
+export {
+  detectFormat,
+  type InputFormat,
+  type PrepareOptions,
+  type PrepareResult,
+  prepareDataset,
+  type ReadAnyOptions,
+  readAny,
+} from './prepare.js';
 export { type CsvReadOptions, readCsv } from './readers/csv.js';
 export { type AdviceOptions, adviceInstruction, headingToTopic, readAdvice } from './readers/etiquette.js';
 export {
