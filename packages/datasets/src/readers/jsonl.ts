@@ -2,6 +2,27 @@ import { badRecord, countRecord, DatasetError, type ReaderOptions, type SourceRe
 import { readLines } from '../lines.js';
 import type { DatasetRecord } from '../records.js';
 import { type FieldMapping, type RecordKind, toRecord } from './mapping.js';
+import { readReddit } from './reddit.js';
+
+/** True when the first JSON line is a Reddit post or comment row (`title` + `selftext`/`permalink`, or `link_id`). */
+async function isRedditJsonl(file: string): Promise<boolean> {
+  for await (const { text } of readLines(file)) {
+    if (text.trim() === '') continue;
+    try {
+      const v = JSON.parse(text) as Record<string, unknown>;
+      if (!v || typeof v !== 'object') return false;
+      if (typeof v.question === 'string' || typeof v.text === 'string' || typeof v.instruction === 'string')
+        return false;
+      return (
+        (typeof v.title === 'string' && ('selftext' in v || 'permalink' in v)) ||
+        typeof v.link_id === 'string'
+      );
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
 
 /** A parsed JSON line and where it came from. */
 export interface JsonLine {
@@ -41,13 +62,19 @@ export interface JsonlRecordOptions extends ReaderOptions {
 
 /**
  * Streams typed records from a JSON Lines file, e.g. `{question, answer, context}` rows (the SQuAD rows in
- * `shared/data/squad11_*.jsonl`), `{instruction, input, output}` rows or `{text}` rows. A line with invalid JSON
+ * `shared/data/squad11_*.jsonl`), `{instruction, input, output}` rows or `{text}` rows. A file of Reddit rows
+ * (the collector's output, Pushshift dumps) is read with `readReddit` when no mapping or kind is given. A line with invalid JSON
  * or a missing field is a bad record naming the file, line and field.
  */
 export async function* readJsonlRecords(
   file: string,
   options: JsonlRecordOptions = {},
 ): AsyncGenerator<DatasetRecord> {
+  if ((options.kind ?? 'auto') === 'auto' && !options.fields && (await isRedditJsonl(file))) {
+    // The Reddit collector's output (or a Pushshift dump): posts with comments become Q&A records.
+    yield* readReddit(file, options);
+    return;
+  }
   let record = 0;
   for await (const { text, line } of readLines(file)) {
     if (text.trim() === '') continue;

@@ -136,3 +136,27 @@ describe('readReddit', () => {
     await expect(collect(readReddit(cut))).rejects.toThrow(/cut\.md:\d+: post m1 is cut off/);
   });
 });
+
+describe('readJsonlRecords on Reddit rows', () => {
+  it('reads the collector JSONL as Q&A (so a generic JSONL reader takes it too)', async () => {
+    const { readJsonlRecords } = await import('./jsonl.js');
+    const row = {
+      id: 'z1',
+      title: 'Is it rude to leave early?',
+      selftext: 'Party ends at 11.',
+      score: 50,
+      created_utc: 1,
+      permalink: '/r/x/comments/z1/s/',
+      comments: [{ id: 'c', body: 'Not if you thank the host.', score: 9 }],
+    };
+    const p = await file('collected.jsonl', `${JSON.stringify(row)}\n`);
+    const recs = await collect(readJsonlRecords(p));
+    expect(recs).toMatchObject([
+      {
+        kind: 'qa',
+        question: 'Is it rude to leave early?\n\nParty ends at 11.',
+        answer: 'Not if you thank the host.',
+      },
+    ]);
+  });
+});
