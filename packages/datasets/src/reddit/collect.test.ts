@@ -74,7 +74,7 @@ function reddit(log: Hit[]) {
         return json(
           200,
           listing(
-            PAGE2.map((p) => t3(p, SUB)),
+            [PAGE1[4], ...PAGE2].map((p) => t3(p, SUB)), // p3 again: rankings shift while paging
             null,
           ),
         );

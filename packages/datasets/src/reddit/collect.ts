@@ -285,6 +285,7 @@ export async function collectReddit(options: CollectRedditOptions): Promise<Coll
   }
   const known = existingIds(existing, markdown, options.output);
   const fresh: string[] = [];
+  const seenThisRun = new Set<string>();
   let written = existing;
 
   const result: CollectResult = {
@@ -364,6 +365,8 @@ export async function collectReddit(options: CollectRedditOptions): Promise<Coll
         else if (Number(d.score ?? 0) < minUp) result.skipped.lowScore++;
         if (reason || Number(d.score ?? 0) < minUp) continue;
         const post: RedditPost = postFromApi(d);
+        if (seenThisRun.has(post.id)) continue; // listings shift while paging: a post can appear twice
+        seenThisRun.add(post.id);
         delete post.author; // not needed for training; keep personal data out of datasets
         if (known.has(post.id)) {
           result.alreadyPresent++;
