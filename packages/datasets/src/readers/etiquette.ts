@@ -19,6 +19,10 @@ export function headingToTopic(heading: string): string {
     .replace(/[.:]+$/, '');
 }
 
+/** Headings of reference sections that are not advice. */
+const BACK_MATTER =
+  /^(INDEX|CONTENTS|TABLE OF CONTENTS|FOOTNOTES|NOTES|ILLUSTRATIONS|LIST OF ILLUSTRATIONS|APPENDIX)\.?$/i;
+
 /** The default instruction: a heading that is a question is asked as is, otherwise the etiquette for the topic. */
 export function adviceInstruction(topic: string): string {
   if (topic.endsWith('?')) return topic.charAt(0).toUpperCase() + topic.slice(1);
@@ -29,7 +33,8 @@ export function adviceInstruction(topic: string): string {
  * Topic → advice records from a book with `=HEADING=` sections, such as Emily Post's "Etiquette" (1922, 681
  * sections): each section becomes an instruction ("What is the proper etiquette for <topic>?", or your own)
  * whose output is the section text. Sections before the first `CHAPTER` line (title page, contents, preface)
- * are left out when the book has chapters, as are sections without a heading or shorter than `minChars`
+ * are left out when the book has chapters, as are the index and contents, sections without a heading or
+ * shorter than `minChars`
  * (all counted in `report.filtered`; `report.records` counts the sections read).
  */
 export async function* readAdvice(
@@ -40,7 +45,7 @@ export async function* readAdvice(
   const make = options.instruction ?? adviceInstruction;
   let frontMatter: TextRecord[] | null = [];
   const toRecord = (s: TextRecord): InstructionRecord | null => {
-    if (!s.title || s.text.length < minChars) {
+    if (!s.title || s.text.length < minChars || BACK_MATTER.test(s.title)) {
       countFiltered(options);
       return null;
     }

@@ -238,6 +238,8 @@ describe('Project Gutenberg', () => {
     });
     expect(recs[0].output).toMatch(/^"Society" is an ambiguous term/);
     expect(recs.every((x) => typeof x.meta?.chapter === 'string')).toBe(true);
+    expect(recs.some((x) => x.title === 'INDEX')).toBe(false);
+    expect(recs.length).toBe(695);
   });
 });
 
