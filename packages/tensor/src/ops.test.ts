@@ -352,6 +352,23 @@ for (const backend of backends) {
                 `ta=${ta} tb=${tb} batch=${batch}`,
               );
             }
+        // tf.fused.matMul (tfjs's _FusedMatMul) with bias and relu, every transpose combination.
+        const bias = randn(N, 15);
+        for (const ta of [false, true])
+          for (const tb of [false, true]) {
+            const a = tf.tensor(f32(A.subarray(0, M * K)), ta ? [K, M] : [M, K]) as tf.Tensor2D;
+            const b = tf.tensor(f32(Bm.subarray(0, K * N)), tb ? [N, K] : [K, N]) as tf.Tensor2D;
+            const got = tf.fused.matMul({
+              a,
+              b,
+              transposeA: ta,
+              transposeB: tb,
+              bias: tf.tensor1d(f32(bias)),
+              activation: 'relu',
+            });
+            const want = ref(ta, tb, 1).map((v, i) => Math.max(0, v + bias[i % N]));
+            expectClose(await got.data(), want, tolerance, tolerance, `fused ta=${ta} tb=${tb}`);
+          }
         // d/dA sum(A·Bᵀ ⊙ W) = W·B
         const W = randn(M * N, 14);
         const dA = tf.grad((a: tf.Tensor) =>

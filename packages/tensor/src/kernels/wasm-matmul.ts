@@ -1,32 +1,43 @@
 /**
  * tfjs-backend-wasm sends only untransposed matmuls to XNNPACK; a transposed operand falls to a loop about
- * 8× slower. This wraps its BatchMatMul so transposed operands are first transposed explicitly (one O(n²)
- * copy) and the product always takes the fast path.
+ * 8× slower. This wraps its BatchMatMul and _FusedMatMul so transposed operands are first transposed
+ * explicitly (one O(n²) copy) and the product always takes the fast path.
  */
 import { tf } from '../tf.js';
 
 const WRAPPED = Symbol.for('@atelier/tensor.wasmMatMulWrapped');
-let stock: tf.KernelConfig | undefined;
+const KERNELS = ['BatchMatMul', '_FusedMatMul'];
+const stock = new Map<string, tf.KernelConfig>();
+
+const isWrapped = (k: tf.KernelConfig | undefined) =>
+  !!k && !!(k as unknown as Record<symbol, boolean>)[WRAPPED];
 
 /**
- * Turns the explicit-transpose wrapper of wasm's BatchMatMul on (default once the wasm backend is
- * initialised) or off (tfjs's stock kernel, e.g. to benchmark against it).
+ * Turns the explicit-transpose wrappers of wasm's matmul kernels on (the default once the wasm backend is
+ * initialised) or off (tfjs's stock kernels, e.g. to benchmark against them).
  */
 export function setWasmMatMulFastPath(enabled: boolean): void {
   if (enabled) {
     registerWasmMatMul();
     return;
   }
-  const current = tf.getKernel('BatchMatMul', 'wasm');
-  if (!stock || !current || !(current as unknown as Record<symbol, boolean>)[WRAPPED]) return;
-  tf.unregisterKernel('BatchMatMul', 'wasm');
-  tf.registerKernel(stock);
+  for (const name of KERNELS) {
+    const original = stock.get(name);
+    if (!original || !isWrapped(tf.getKernel(name, 'wasm'))) continue;
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel(original);
+  }
 }
 
 export function registerWasmMatMul(): void {
-  const original = stock ?? tf.getKernel('BatchMatMul', 'wasm');
+  for (const name of KERNELS) wrap(name);
+}
+
+function wrap(name: string): void {
+  const current = tf.getKernel(name, 'wasm');
   const transpose = tf.getKernel('Transpose', 'wasm');
-  if (!original || !transpose) return;
+  if (!current || !transpose || isWrapped(current)) return;
+  const original = stock.get(name) ?? current;
   const kernelFunc: tf.KernelFunc = (args) => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const attrs = args.attrs as { transposeA: boolean; transposeB: boolean };
@@ -54,10 +65,8 @@ export function registerWasmMatMul(): void {
     for (const t of temps) backend.disposeData(t.dataId);
     return out;
   };
-  const current = tf.getKernel('BatchMatMul', 'wasm');
-  if (current && (current as unknown as Record<symbol, boolean>)[WRAPPED]) return;
-  stock = original;
-  tf.unregisterKernel('BatchMatMul', 'wasm');
+  stock.set(name, original);
+  tf.unregisterKernel(name, 'wasm');
   const config = { ...original, kernelFunc };
   (config as unknown as Record<symbol, boolean>)[WRAPPED] = true;
   tf.registerKernel(config);
