@@ -430,7 +430,7 @@ export function countLoraParameters(gpt2: GPT2Config, config: Partial<LoraConfig
     if (c.bias === 'lora_only') trainableBase += nOut;
   }
   if (c.bias === 'all') {
-    trainableBase = 2 * C + gpt2.n_layer * 2 * C; // LayerNorm biases
+    trainableBase = C + gpt2.n_layer * 2 * C; // LayerNorm biases (ln_f, ln_1, ln_2)
     for (const [, , nOut] of convs) trainableBase += nOut;
   }
   for (const m of c.modules_to_save ?? []) {
