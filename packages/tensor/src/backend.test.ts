@@ -31,6 +31,19 @@ describe('initBackend', () => {
     await checkMatmul();
   });
 
+  it('wasm: clones share their data (no copy for tensors saved for backprop) and survive the original', async () => {
+    delete process.env.ATELIER_BACKEND;
+    await initBackend('wasm');
+    const x = tf.tensor1d([1, 2, 3]);
+    const c = tf.clone(x);
+    expect(c.dataId).toBe(x.dataId);
+    x.dispose();
+    expect(Array.from(await c.data())).toEqual([1, 2, 3]);
+    const before = tf.memory().numBytes;
+    c.dispose();
+    expect(tf.memory().numBytes).toBe(before - 12);
+  });
+
   it("'cpu' uses the native backend or falls back to WASM with a notice naming why", async () => {
     delete process.env.ATELIER_BACKEND;
     const info = await initBackend('cpu');

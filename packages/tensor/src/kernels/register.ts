@@ -3,6 +3,7 @@
  * of the native backend; WGSL kernels serve 'webgpu'. Registration never replaces an existing kernel.
  */
 import { registerJsKernels } from './js.js';
+import { registerWasmIdentity } from './wasm-identity.js';
 import { registerWasmMatMul } from './wasm-matmul.js';
 
 /** Registers Atelier's kernels for the backend named `backendName` (idempotent). */
@@ -13,7 +14,10 @@ export async function registerAtelierKernels(backendName: string): Promise<void>
     return;
   }
   registerJsKernels(backendName);
-  if (backendName === 'wasm') registerWasmMatMul();
+  if (backendName === 'wasm') {
+    registerWasmMatMul();
+    registerWasmIdentity();
+  }
 }
 
 // The CPU-memory backends need nothing at run time, so they get their kernels as soon as this loads.
