@@ -62,16 +62,21 @@ export class AdamW {
     return [...this.decayMask].filter(([, d]) => d).map(([n]) => n);
   }
 
-  /** One update with learning rate `lr` from gradients keyed by parameter name (missing ones are skipped). */
-  step(grads: Map<string, tf.Tensor>, lr: number): void {
+  /**
+   * One update with learning rate `lr` from gradients keyed by parameter name (missing ones are skipped).
+   * The gradients are multiplied by `gradScale` first (clipping and accumulation averaging, folded into the
+   * update so no scaled copy of every gradient is made).
+   */
+  step(grads: Map<string, tf.Tensor>, lr: number, gradScale = 1): void {
     this.t += 1;
     const { beta1, beta2, epsilon, weightDecay } = this.o;
     const bc1 = 1 - beta1 ** this.t;
     const bc2 = 1 - beta2 ** this.t;
     tf.tidy(() => {
       for (const [name, p] of this.params) {
-        const g = grads.get(name);
-        if (!g) continue;
+        const raw = grads.get(name);
+        if (!raw) continue;
+        const g = gradScale === 1 ? raw : tf.mul(raw, gradScale);
         const m = this.m.get(name) as tf.Variable;
         const v = this.v.get(name) as tf.Variable;
         const mNew = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));

@@ -381,14 +381,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       normT.dispose();
       const finite = Number.isFinite(loss) && Number.isFinite(gradNorm);
       if (finite) {
-        const factor = scale * clipFactor(gradNorm, config.gradClip);
-        if (factor !== 1) {
-          for (const [n, g] of grads) {
-            grads.set(n, tf.mul(g, factor));
-            g.dispose();
-          }
-        }
-        optimizer.step(grads, lr);
+        optimizer.step(grads, lr, scale * clipFactor(gradNorm, config.gradClip));
         consecutiveBad = 0;
       } else {
         consecutiveBad += 1;
