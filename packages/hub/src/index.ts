@@ -1,1 +1,10 @@
-export const PACKAGE_NAME = '@atelier/hub';
+export { HubError } from './errors.js';
+export {
+  type HubOptions,
+  hubCacheDir,
+  hubDownload,
+  hubFileExists,
+  isHubId,
+  snapshotDownload,
+} from './hub.js';
+export { type DownloadUrlOptions, downloadUrl } from './url.js';
