@@ -14,6 +14,14 @@ export {
   normalizeText,
 } from './clean.js';
 export {
+  type DatasetDownloadOptions,
+  defaultCacheDir,
+  downloadGutenberg,
+  downloadSquad,
+  GUTENBERG_BASE_URL,
+  SQUAD_V11,
+} from './download.js';
+export {
   DatasetError,
   type ErrorPolicy,
   formatSource,
