@@ -51,17 +51,22 @@ interface LayerNormParams {
   beta: tf.Tensor1D;
 }
 
-/**
- * One encoder layer; linear weights are stored [in, out] (transposed from PyTorch's [out, in]), and the query
- * projection is pre-scaled by 1/√head_size (so scores = q·kᵀ needs no extra multiply).
- */
-interface BertLayer {
-  wQ: tf.Tensor2D; // [H, H] · 1/√hs
-  bQ: tf.Tensor1D; // [H] · 1/√hs
+/** Projections of one attention head, [in, out] = [H, hs]; query pre-scaled by 1/√hs. */
+interface AttentionHead {
+  wQ: tf.Tensor2D;
+  bQ: tf.Tensor1D;
   wK: tf.Tensor2D;
   bK: tf.Tensor1D;
   wV: tf.Tensor2D;
   bV: tf.Tensor1D;
+}
+
+/**
+ * One encoder layer; linear weights are stored [in, out] (transposed from PyTorch's [out, in]).
+ * The q/k/v projections are split per head at load time, so attention needs no transposes of activations.
+ */
+interface BertLayer {
+  heads: AttentionHead[];
   wAttnOut: tf.Tensor2D; // [H, H]
   bAttnOut: tf.Tensor1D;
   lnAttn: LayerNormParams;
@@ -122,16 +127,32 @@ export function bertWeightsFromTensors(
   const layers: BertLayer[] = [];
   for (let l = 0; l < cfg.numLayers; l++) {
     const p = `encoder.layer.${l}.`;
-    const scale = 1 / Math.sqrt(H / cfg.numHeads);
-    const wq = linearT(`${p}attention.self.query`, H, H).map((v) => v * scale);
-    const bq = get(`${p}attention.self.query.bias`, [H]).data.map((v) => v * scale);
+    const hs = H / cfg.numHeads;
+    const scale = 1 / Math.sqrt(hs);
+    const wq = linearT(`${p}attention.self.query`, H, H);
+    const wk = linearT(`${p}attention.self.key`, H, H);
+    const wv = linearT(`${p}attention.self.value`, H, H);
+    const bq = get(`${p}attention.self.query.bias`, [H]).data;
+    const bk = get(`${p}attention.self.key.bias`, [H]).data;
+    const bv = get(`${p}attention.self.value.bias`, [H]).data;
+    // Columns [h·hs, (h+1)·hs) of a [H, H] matrix → [H, hs].
+    const cols = (w: Float32Array, h: number, mul = 1) => {
+      const out = new Float32Array(H * hs);
+      for (let i = 0; i < H; i++) for (let j = 0; j < hs; j++) out[i * hs + j] = w[i * H + h * hs + j] * mul;
+      return tf.tensor2d(out, [H, hs]);
+    };
+    const part = (b: Float32Array, h: number, mul = 1) =>
+      tf.tensor1d(b.slice(h * hs, (h + 1) * hs).map((v) => v * mul));
+    const heads: AttentionHead[] = Array.from({ length: cfg.numHeads }, (_, h) => ({
+      wQ: cols(wq, h, scale),
+      bQ: part(bq, h, scale),
+      wK: cols(wk, h),
+      bK: part(bk, h),
+      wV: cols(wv, h),
+      bV: part(bv, h),
+    }));
     layers.push({
-      wQ: tf.tensor2d(wq, [H, H]),
-      bQ: tf.tensor1d(bq),
-      wK: tf.tensor2d(linearT(`${p}attention.self.key`, H, H), [H, H]),
-      bK: vec(`${p}attention.self.key.bias`, H),
-      wV: tf.tensor2d(linearT(`${p}attention.self.value`, H, H), [H, H]),
-      bV: vec(`${p}attention.self.value.bias`, H),
+      heads,
       wAttnOut: tf.tensor2d(linearT(`${p}attention.output.dense`, H, H), [H, H]),
       bAttnOut: vec(`${p}attention.output.dense.bias`, H),
       lnAttn: ln(`${p}attention.output.LayerNorm`),
@@ -175,48 +196,40 @@ function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
 }
 
 /**
- * Bidirectional multi-head self-attention (BertSelfAttention, no causal mask).
- * q (pre-scaled by 1/√hs), k, v [B·T, H]; maskBias [B, 1, 1, T] (0 keep, −1e9 pad) → context [B·T, H].
+ * Bidirectional multi-head self-attention (BertSelfAttention, no causal mask), one head at a time:
+ * x [B·T, H] → per head q, k, v [B, T, hs] → softmax(q·kᵀ + mask)·v → heads concatenated → [B·T, H].
+ * maskBias [B, 1, T]: 0 keep, −1e9 padding.
  */
 function selfAttention(
-  q: tf.Tensor2D,
-  k: tf.Tensor2D,
-  v: tf.Tensor2D,
-  maskBias: tf.Tensor4D | undefined,
+  x: tf.Tensor2D,
+  heads: AttentionHead[],
+  maskBias: tf.Tensor3D | undefined,
   B: number,
   T: number,
-  nHead: number,
 ): tf.Tensor2D {
-  const H = q.shape[1];
-  const hs = H / nHead;
-  const heads = (t: tf.Tensor) =>
-    tf.reshape(tf.transpose(tf.reshape(t, [B, T, nHead, hs]), [0, 2, 1, 3]), [B * nHead, T, hs]);
-  let scores: tf.Tensor = tf.matMul(heads(q), heads(k), false, true); // [B·nh, T, T]
-  if (maskBias) scores = tf.add(tf.reshape(scores, [B, nHead, T, T]), maskBias);
-  const probs = tf.reshape(tf.softmax(scores, -1), [B * nHead, T, T]);
-  const ctx = tf.reshape(tf.matMul(probs, heads(v)), [B, nHead, T, hs]);
-  return tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B * T, H]);
+  const ctx = heads.map((h) => {
+    const hs = h.wQ.shape[1];
+    const q = tf.reshape(linear(x, h.wQ, h.bQ), [B, T, hs]); // already scaled by 1/√hs
+    const k = tf.reshape(linear(x, h.wK, h.bK), [B, T, hs]);
+    const v = tf.reshape(linear(x, h.wV, h.bV), [B, T, hs]);
+    let scores: tf.Tensor = tf.matMul(q, k, false, true); // [B, T, T]
+    if (maskBias) scores = tf.add(scores, maskBias);
+    return tf.reshape(tf.matMul(tf.softmax(scores, -1), v), [B * T, hs]);
+  });
+  return tf.concat(ctx, 1) as tf.Tensor2D;
 }
 
 /** Post-LN encoder layer: x = LN(x + Attn(x)); x = LN(x + FFN(x)). x [B·T, H]. */
 function encoderLayer(
   x: tf.Tensor2D,
   p: BertLayer,
-  maskBias: tf.Tensor4D | undefined,
+  maskBias: tf.Tensor3D | undefined,
   B: number,
   T: number,
   cfg: BertConfig,
 ): tf.Tensor2D {
   const eps = cfg.layerNormEps;
-  const ctx = selfAttention(
-    linear(x, p.wQ, p.bQ),
-    linear(x, p.wK, p.bK),
-    linear(x, p.wV, p.bV),
-    maskBias,
-    B,
-    T,
-    cfg.numHeads,
-  );
+  const ctx = selfAttention(x, p.heads, maskBias, B, T);
   const a = layerNorm(
     tf.add(linear(ctx, p.wAttnOut, p.bAttnOut), x),
     p.lnAttn.gamma,
@@ -252,7 +265,7 @@ export function bertForward(
     // Additive mask on the scores (HF: (1 − mask)·min_float); skipped when nothing is padded.
     const padded = attentionMask.some((row) => row.some((m) => m === 0));
     const bias = attentionMask.flat().map((m) => (m ? 0 : -1e9));
-    const maskBias = padded ? tf.tensor4d(bias, [B, 1, 1, T], 'float32') : undefined;
+    const maskBias = padded ? tf.tensor3d(bias, [B, 1, T], 'float32') : undefined;
     for (const layer of w.layers) x = encoderLayer(x, layer, maskBias, B, T, cfg);
     return tf.reshape(x, [B, T, cfg.hiddenSize]) as tf.Tensor3D;
   });
