@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
+import { type HubOptions, isHubId, snapshotDownload } from '@atelier/hub';
 import { tf } from '@atelier/tensor';
 import {
   type BertConfig,
@@ -16,22 +17,6 @@ import {
 import { readSafetensors } from './safetensors.js';
 import { WordPieceTokenizer } from './wordpiece.js';
 
-/** The part of @atelier/hub used here (snapshotDownload returns the local snapshot directory). */
-interface HubApi {
-  isHubId(s: string): boolean;
-  snapshotDownload(
-    repoId: string,
-    filenames: string[],
-    options: {
-      optional?: string[];
-      endpoint?: string;
-      cacheDir?: string;
-      revision?: string;
-      progress?: (e: unknown) => void;
-    },
-  ): Promise<string>;
-}
-
 /** Embeddings of N texts: row-major [N, dim] float32. */
 export interface EmbeddingMatrix {
   data: Float32Array;
@@ -39,18 +24,12 @@ export interface EmbeddingMatrix {
   dim: number;
 }
 
-export interface LoadEmbedderOptions {
-  /** Hub endpoint (default: @atelier/hub's default, https://huggingface.co). */
-  endpoint?: string;
-  /** Download cache directory (default: @atelier/hub's default). */
-  cacheDir?: string;
-  revision?: string;
+/** Hub options (endpoint, cacheDir, revision, token, progress, offline) plus model overrides. */
+export interface LoadEmbedderOptions extends HubOptions {
   /** Override the maximum tokens per text (default: sentence_bert_config.json max_seq_length, else 512). */
   maxSeqLength?: number;
   /** Override L2 normalisation (default: true if modules.json lists Normalize or there is no modules.json). */
   normalize?: boolean;
-  /** Download progress from @atelier/hub. */
-  progress?: (event: unknown) => void;
 }
 
 export interface EmbedOptions {
@@ -118,17 +97,12 @@ export class SentenceEmbedder {
     if (!existsSync(source)) {
       if (isAbsolute(source) || /^\.\.?[\\/]/.test(source))
         throw new Error(`${source}: model directory not found`);
-      const hub = (await import('@atelier/hub')) as unknown as Partial<HubApi>;
-      if (!hub.snapshotDownload || !hub.isHubId)
-        throw new Error('SentenceEmbedder.load: @atelier/hub has no snapshotDownload');
-      if (!hub.isHubId(source))
+      if (!isHubId(source))
         throw new Error(`SentenceEmbedder.load: "${source}" is neither a directory nor a hub id`);
-      dir = await hub.snapshotDownload(source, [...EMBEDDER_FILES], {
+      const { maxSeqLength: _m, normalize: _n, ...hub } = options;
+      dir = await snapshotDownload(source, [...EMBEDDER_FILES], {
+        ...hub,
         optional: [...EMBEDDER_OPTIONAL_FILES],
-        endpoint: options.endpoint,
-        cacheDir: options.cacheDir,
-        revision: options.revision,
-        progress: options.progress,
       });
     }
     return SentenceEmbedder.fromDirectory(dir, options, source);
