@@ -96,20 +96,22 @@ export class MinHashLSH {
     const sh = shingleHashes(text, this.shingleSize);
     const P = this.numPerm;
     const seeds = this.seeds;
-    const sig = new Uint32Array(P).fill(0xffffffff);
-    for (let i = 0; i < sh.length; i++) {
-      const x = sh[i];
-      for (let p = 0; p < P; p++) {
-        // fmix32(x ^ seed_p), inlined: one member of the hash family per seed.
-        let h = x ^ seeds[p];
+    const sig = new Uint32Array(P);
+    const n = sh.length;
+    for (let p = 0; p < P; p++) {
+      const seed = seeds[p];
+      let min = 0xffffffff;
+      for (let i = 0; i < n; i++) {
+        // fmix32(shingle ^ seed_p), inlined: one member of the hash family per seed.
+        let h = sh[i] ^ seed;
         h ^= h >>> 16;
         h = Math.imul(h, 0x85ebca6b);
         h ^= h >>> 13;
         h = Math.imul(h, 0xc2b2ae35);
-        h ^= h >>> 16;
-        h >>>= 0;
-        if (h < sig[p]) sig[p] = h;
+        h = (h ^ (h >>> 16)) >>> 0;
+        if (h < min) min = h;
       }
+      sig[p] = min;
     }
     return sig;
   }
