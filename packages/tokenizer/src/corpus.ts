@@ -27,6 +27,7 @@ export function loadSharedCorpus(maxCharsPerFile = Number.POSITIVE_INFINITY): Co
   if (dir === undefined) return [];
   const out: CorpusText[] = [];
   for (const name of readdirSync(dir).sort()) {
+    if (name === 'SOURCES.md') continue; // the index written for this project, not reference text
     const raw = readFileSync(`${dir}/${name}`, 'utf8');
     let text: string;
     if (name.endsWith('.jsonl')) {

@@ -10,3 +10,4 @@ export {
   Tokenizer as GPT2Tokenizer,
   type TokenizerInit,
 } from './tokenizer.js';
+export { type TrainBpeOptions, trainBpe } from './train.js';
