@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <utility>
 
 #include "cpu.h"
 #include "kernels.h"
@@ -291,6 +292,47 @@ napi_value AdamW(napi_env env, napi_callback_info info) {
   });
 }
 
+// binary(op, a, b, out, n): op 0 add, 1 sub, 2 mul, 3 div; a.length and b.length are each 1, n, or a
+// divisor of n (row broadcast); out has n elements.
+napi_value Binary(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info, "binary");
+    const int64_t op = a.integer(0);
+    if (op > 3) a.fail(0, "must be 0 (add), 1 (sub), 2 (mul) or 3 (div)");
+    const int64_t n = a.integer(4);
+    float* out = a.f32(3, n);
+    auto period = [&](size_t i) {
+      napi_typedarray_type type;
+      size_t len;
+      void* data;
+      napi_value buf;
+      size_t off;
+      float* p = a.f32(i, 1);
+      napi_get_typedarray_info(env, a.at(i), &type, &len, &data, &buf, &off);
+      const int64_t m = static_cast<int64_t>(len);
+      if (m != 1 && m != n && (m == 0 || n % m != 0))
+        a.fail(i, "has " + std::to_string(m) + " elements: must be 1, " + std::to_string(n) + " or divide it");
+      return std::make_pair(p, m);
+    };
+    auto [pa, na] = period(1);
+    auto [pb, nb] = period(2);
+    if (na != n && nb != n && na != 1 && nb != 1) a.fail(1, "and argument 2 cannot both be broadcast rows");
+    if (n > 0) binary_forward(static_cast<int>(op), pa, na, pb, nb, out, n);
+    return undefined(env);
+  });
+}
+
+// sum(x, out, R, C, columns)
+napi_value Sum(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info, "sum");
+    const int64_t R = a.integer(2), C = a.integer(3);
+    const bool columns = a.boolean(4);
+    sum_forward(a.f32(0, R * C), R, C, columns, a.f32(1, columns ? C : R));
+    return undefined(env);
+  });
+}
+
 // softmax(x, y, N, C)
 napi_value Softmax(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
@@ -317,6 +359,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"crossEntropyBackward", nullptr, CrossEntropyBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"embeddingBackward", nullptr, EmbeddingBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamw", nullptr, AdamW, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sum", nullptr, Sum, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

@@ -87,6 +87,12 @@ void adamw_step(float* param, const float* grad, float* m, float* v, int64_t n, 
                 float beta2, float eps, float weightDecay, double bc1, double bc2) {
   ATELIER_DISPATCH(adamw_step, param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, bc1, bc2)
 }
+void binary_forward(int op, const float* a, int64_t na, const float* b, int64_t nb, float* out, int64_t n) {
+  ATELIER_DISPATCH(binary_forward, op, a, na, b, nb, out, n)
+}
+void sum_forward(const float* x, int64_t R, int64_t C, bool columns, float* out) {
+  ATELIER_DISPATCH(sum_forward, x, R, C, columns, out)
+}
 void softmax_forward(const float* x, int64_t N, int64_t C, float* y) {
   ATELIER_DISPATCH(softmax_forward, x, N, C, y)
 }

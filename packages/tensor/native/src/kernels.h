@@ -21,10 +21,18 @@ void crossentropy_forward(const float* logits, const int32_t* targets, int64_t N
                           float* lse);
 void crossentropy_backward(const float* dlosses, const float* logits, const int32_t* targets, const float* lse,
                            int64_t N, int64_t V, float* dlogits);
+/** Accumulates (+=) into dweight [V, C]; pass zeroed memory for a plain gradient. */
 void embedding_backward(const float* dout, const int32_t* ids, int64_t N, int64_t C, int64_t V, float* dweight);
 /** torch.optim.AdamW step in place. bc1 = 1 − β1^t, bc2 = 1 − β2^t. */
 void adamw_step(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
                 float beta2, float eps, float weightDecay, double bc1, double bc2);
+/**
+ * out[i] = a[i mod na] (op) b[i mod nb], i < n; na, nb ∈ {1, n, a divisor of n (row broadcast)}.
+ * op: 0 add, 1 sub, 2 mul, 3 div.
+ */
+void binary_forward(int op, const float* a, int64_t na, const float* b, int64_t nb, float* out, int64_t n);
+/** x as [R, C]: columns → out[C] = Σ over rows; else out[R] = Σ over columns. */
+void sum_forward(const float* x, int64_t R, int64_t C, bool columns, float* out);
 /** Softmax over the last axis of [N, C]. */
 void softmax_forward(const float* x, int64_t N, int64_t C, float* y);
 

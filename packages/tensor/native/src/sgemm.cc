@@ -145,7 +145,7 @@ const KernelSpec kScalar{"scalar 4x16", 4, 16, 128, 256, 1024, ukr_scalar<4, 16>
 #if ATELIER_X86
 const KernelSpec kAvx2{"avx2 6x16", 6, 16, 96, 256, 2048, ukr_avx2<6, 2>};
 // 6x64: 24 zmm accumulators + 4 B vectors + 1 broadcast; measured fastest of 6x64, 8x48, 12x32, 14x32 here.
-const KernelSpec kAvx512{"avx512 6x64", 6, 64, 96, 128, 2048, ukr_avx512<6, 4>};
+const KernelSpec kAvx512{"avx512 6x64", 6, 64, 96, 256, 2048, ukr_avx512<6, 4>};
 #endif
 
 const KernelSpec& spec() {
@@ -325,7 +325,11 @@ void gemm_parallel(const Gemm& g) {
   if (splitN && ntiles < 2) splitN = false;
   if (!splitN && mtiles < 2) return gemm_serial(g);
   const int64_t tiles = splitN ? ntiles : mtiles;
-  const int parts = static_cast<int>(std::min<int64_t>(nt, tiles));
+  // A few parts per thread, claimed dynamically: on a shared machine a descheduled thread then holds up only
+  // a small part (the duplicated packing of the unsplit operand is small at these shapes). Parts stay above
+  // ~4 MFLOP so the per-part packing and pool overhead remain a few percent.
+  const int64_t by_work = std::max<int64_t>(nt, static_cast<int64_t>(flops / 4.0e6));
+  const int parts = static_cast<int>(std::min<int64_t>({tiles, static_cast<int64_t>(nt) * 4, by_work}));
   parallel_for(parts, [&](int p, int) {
     const int64_t t0 = tiles * p / parts, t1 = tiles * (p + 1) / parts;
     if (splitN) {

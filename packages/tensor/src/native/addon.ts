@@ -113,6 +113,10 @@ export interface NativeAddon {
     step: number,
   ): void;
   softmax(x: Float32Array, y: Float32Array, N: number, C: number): void;
+  /** out[i] = a[i mod a.length] (op) b[i mod b.length]; op 0 add, 1 sub, 2 mul, 3 div. */
+  binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, n: number): void;
+  /** x as [R, C]: columns → out[C] = Σ rows; else out[R] = Σ columns. */
+  sum(x: Float32Array, out: Float32Array, R: number, C: number, columns: boolean): void;
 }
 
 export type AddonLoad = { ok: true; addon: NativeAddon; path: string } | { ok: false; reason: string };

@@ -63,6 +63,15 @@ function broadcastShape(a: number[], b: number[], kernel: string): number[] {
   return out;
 }
 
+/** True when `shape` (leading 1s ignored) equals the trailing dimensions of `out`. */
+function isTrailing(shape: number[], out: number[]): boolean {
+  let i = 0;
+  while (i < shape.length && shape[i] === 1) i++;
+  const core = shape.slice(i);
+  if (core.length > out.length) return false;
+  return core.every((d, j) => d === out[out.length - core.length + j]);
+}
+
 /** Offset (in matrices) of output batch index `bi` inside an operand whose batch shape is `shape`. */
 function batchOffset(bi: number, outer: number[], shape: number[]): number {
   let off = 0;
@@ -156,11 +165,13 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     prelu: 'Prelu',
   };
 
+  const add = binary(0, 'Add');
+
   const fusedMatMul: NativeKernelFunc = ({ inputs, backend, attrs }) => {
     const { a, b, bias, preluActivationWeights } = inputs;
     let current = batchMatMul({ inputs: { a, b }, backend, attrs }) as TensorInfo;
     if (bias) {
-      const next = cpuKernel('Add')({ inputs: { a: current, b: bias }, backend }) as TensorInfo;
+      const next = add({ inputs: { a: current, b: bias }, backend }) as TensorInfo;
       backend.disposeIntermediateTensorInfo(current);
       current = next;
     }
@@ -339,7 +350,57 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     return output(backend, logits.shape, y);
   };
 
+  /** Add/Sub/Mul/RealDiv on float32 for same-shape, scalar and trailing-row broadcasts; else tfjs-cpu's. */
+  function binary(op: number, name: string): NativeKernelFunc {
+    return ({ inputs, backend, attrs }) => {
+      const a = need(inputs, 'a', name);
+      const b = need(inputs, 'b', name);
+      if (a.dtype !== 'float32' || b.dtype !== 'float32') return cpuKernel(name)({ inputs, backend, attrs });
+      const out = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+      const n = size(out);
+      const na = size(a.shape);
+      const nb = size(b.shape);
+      const fits = (shape: number[], m: number) => m === 1 || m === n || isTrailing(shape, out);
+      if (
+        n === 0 ||
+        !fits(a.shape, na) ||
+        !fits(b.shape, nb) ||
+        (na !== n && nb !== n && na !== 1 && nb !== 1)
+      )
+        return cpuKernel(name)({ inputs, backend, attrs });
+      const values = new Float32Array(n);
+      addon.binary(op, f32(backend, a), f32(backend, b), values, n);
+      return output(backend, out, values);
+    };
+  }
+
+  const sum: NativeKernelFunc = ({ inputs, backend, attrs }) => {
+    const x = need(inputs, 'x', 'Sum');
+    const axes = tf.util
+      .parseAxisParam((attrs?.axis ?? []) as number | number[], x.shape)
+      .sort((p, q) => p - q);
+    const rank = x.shape.length;
+    const leading = axes.every((ax, i) => ax === i);
+    const trailing = axes.every((ax, i) => ax === rank - axes.length + i);
+    if (x.dtype !== 'float32' || axes.length === 0 || !(leading || trailing) || size(x.shape) === 0)
+      return cpuKernel('Sum')({ inputs, backend, attrs });
+    const k = axes.length;
+    const columns = leading && k < rank;
+    const R = size(x.shape.slice(0, columns ? k : rank - k));
+    const C = size(x.shape.slice(columns ? k : rank - k));
+    const values = new Float32Array(columns ? C : R);
+    addon.sum(f32(backend, x), values, R, C, columns);
+    let shape = x.shape.filter((_, i) => !axes.includes(i));
+    if (attrs?.keepDims) shape = tf.backend_util.expandShapeToKeepDim(shape, axes);
+    return output(backend, shape, values);
+  };
+
   return {
+    Add: binary(0, 'Add'),
+    Sub: binary(1, 'Sub'),
+    Multiply: binary(2, 'Multiply'),
+    RealDiv: binary(3, 'RealDiv'),
+    Sum: sum,
     BatchMatMul: batchMatMul,
     _FusedMatMul: fusedMatMul,
     Softmax: softmax,

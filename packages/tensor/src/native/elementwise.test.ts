@@ -1,0 +1,116 @@
+// Native Add/Sub/Multiply/RealDiv and Sum against tfjs-backend-cpu's JavaScript kernels (an independent
+// implementation), including the broadcast patterns and dtypes that must fall back to it.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { tf } from '../tf.js';
+import { loadNativeAddon } from './addon.js';
+import { NATIVE_BACKEND_NAME, registerNativeBackend } from './backend.js';
+import { maxViolation, randomArray } from './testing.js';
+
+const load = loadNativeAddon();
+
+async function onBoth<T>(f: () => T): Promise<[T, T]> {
+  await tf.setBackend(NATIVE_BACKEND_NAME);
+  const native = f();
+  await tf.setBackend('cpu');
+  const cpu = f();
+  await tf.setBackend(NATIVE_BACKEND_NAME);
+  return [native, cpu];
+}
+
+describe.skipIf(!load.ok)(`native elementwise kernels ${load.ok ? '' : load.reason}`, () => {
+  beforeAll(() => {
+    const r = registerNativeBackend();
+    if (!r.ok) throw new Error(r.reason);
+  });
+
+  it('binary ops with same-shape, scalar, row-broadcast and fallback shapes', async () => {
+    const shapes: [number[], number[]][] = [
+      [
+        [37, 41],
+        [37, 41],
+      ],
+      [[37, 41], [41]],
+      [
+        [37, 41],
+        [1, 41],
+      ],
+      [[41], [2, 37, 41]], // broadcast operand first
+      [[3, 5], []],
+      [[], [3, 5]],
+      [
+        [37, 1],
+        [37, 41],
+      ], // column broadcast: falls back to tfjs-cpu
+      [
+        [2, 1, 4],
+        [1, 3, 4],
+      ], // general broadcast: falls back
+      [[1], [1]],
+    ];
+    const ops = [tf.add, tf.sub, tf.mul, tf.div] as const;
+    let seed = 1;
+    for (const [sa, sb] of shapes) {
+      const av = randomArray(
+        Math.max(
+          1,
+          sa.reduce((x, y) => x * y, 1),
+        ),
+        seed++,
+      );
+      const bv = randomArray(
+        Math.max(
+          1,
+          sb.reduce((x, y) => x * y, 1),
+        ),
+        seed++,
+      ).map((x) => x + 2);
+      for (const op of ops) {
+        const [n, c] = await onBoth(() =>
+          tf.tidy(() => {
+            const y = op(tf.tensor(av, sa), tf.tensor(bv, sb));
+            return { shape: y.shape, data: Array.from(y.dataSync()) };
+          }),
+        );
+        expect(n.shape).toEqual(c.shape);
+        expect(maxViolation(n.data, c.data, 1e-7, 1e-6), `${op.name} [${sa}] [${sb}]`).toBeLessThanOrEqual(1);
+      }
+    }
+    // int32 stays int32 (tfjs-cpu kernel).
+    const y = tf.add(tf.tensor([1, 2], [2], 'int32'), tf.tensor([3, 4], [2], 'int32'));
+    expect(y.dtype).toBe('int32');
+    expect(Array.from(y.dataSync())).toEqual([4, 6]);
+    y.dispose();
+  });
+
+  it('Sum over leading, trailing, all and middle axes, keepDims, int32', async () => {
+    const x = randomArray(3 * 5 * 67, 9);
+    const cases: [number | number[] | undefined, boolean][] = [
+      [0, false],
+      [[0, 1], false],
+      [2, false],
+      [[1, 2], true],
+      [undefined, false],
+      [1, false], // middle axis: tfjs-cpu
+      [-1, true],
+    ];
+    for (const [axis, keepDims] of cases) {
+      const [n, c] = await onBoth(() =>
+        tf.tidy(() => {
+          const y = tf.sum(tf.tensor(x, [3, 5, 67]), axis, keepDims);
+          return { shape: y.shape, data: Array.from(y.dataSync()) };
+        }),
+      );
+      expect(n.shape, `axis ${axis}`).toEqual(c.shape);
+      expect(maxViolation(n.data, c.data, 1e-5, 1e-5), `axis ${axis}`).toBeLessThanOrEqual(1);
+    }
+    const big = randomArray(256 * 1000, 10); // large enough to run on the pool
+    const [n, c] = await onBoth(() =>
+      Array.from(tf.tidy(() => tf.sum(tf.tensor(big, [256, 1000]), 0)).dataSync()),
+    );
+    expect(maxViolation(n, c, 1e-4, 1e-5)).toBeLessThanOrEqual(1);
+    const yi = tf.sum(tf.tensor([1, 2, 3, 4], [2, 2], 'int32'), 0);
+    expect(yi.dtype).toBe('int32');
+    expect(Array.from(yi.dataSync())).toEqual([4, 6]);
+    yi.dispose();
+  });
+});

@@ -1,0 +1,128 @@
+// GPT-2 training step / forward throughput on the native CPU backend (and optionally WASM), random weights
+// and random tokens. Pair with tools/reference/native_gpt2_torch.py for the PyTorch side.
+//   node tools/bench/native-run.mjs tools/bench/native-gpt2.ts --preset gpt2 --batch 1 --seq 128 --steps 5
+//   … --profile   print the kernels that take the time in one training step
+import { GPT2 } from '@atelier/gpt2';
+import { initBackend, tf } from '@atelier/tensor';
+// Until @atelier/tensor's index re-exports them (its owner is wiring them in): the native backend's own entry.
+import { NATIVE_BACKEND_NAME, registerNativeBackend } from '../../packages/tensor/src/native/index.js';
+import { AdamW } from '../../packages/tensor/src/optim/index.js';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+const preset = arg('preset', 'gpt2') as 'gpt2';
+const B = Number(arg('batch', '1'));
+const T = Number(arg('seq', '128'));
+const steps = Number(arg('steps', '5'));
+const backend = arg('backend', 'native') as 'native';
+const profile = process.argv.includes('--profile');
+
+let peakRss = 0;
+const sampleRss = () => {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+};
+const timer = setInterval(sampleRss, 20);
+
+async function init(): Promise<{ name: string }> {
+  if (backend !== 'native') return initBackend(backend);
+  const r = registerNativeBackend();
+  if (!r.ok) throw new Error(r.reason);
+  await tf.setBackend(NATIVE_BACKEND_NAME);
+  return { name: NATIVE_BACKEND_NAME };
+}
+const info = await init();
+const model = GPT2.fromConfig(preset, { seed: 1 });
+const V = model.config.vocab_size;
+let seed = 7;
+const randomIds = () =>
+  Array.from({ length: B }, () =>
+    Array.from({ length: T }, () => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed % V;
+    }),
+  );
+const opt = new AdamW({ lr: 1e-4, weightDecay: 0.1 });
+const params = model.parameters();
+const vars = params.filter((p) => p.trainable).map((p) => p.variable);
+
+function trainStep(): number {
+  const ids = randomIds();
+  const { value, grads } = tf.variableGrads(() => model.loss(ids, { training: false }), vars);
+  opt.applyGradients(grads);
+  const loss = value.dataSync()[0];
+  tf.dispose([value, ...Object.values(grads)]);
+  return loss;
+}
+function forward(): void {
+  const logits = model.forward(randomIds());
+  logits.dataSync();
+  logits.dispose();
+}
+const time = (f: () => unknown) => {
+  const t0 = performance.now();
+  f();
+  return (performance.now() - t0) / 1000;
+};
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+console.error(
+  `backend ${info.name}, ${preset} (${(model.parameterCount() / 1e6).toFixed(1)}M), B=${B} T=${T}`,
+);
+time(forward); // warm-up
+const fwd: number[] = [];
+for (let i = 0; i < steps; i++) fwd.push(time(forward));
+time(trainStep);
+const train: number[] = [];
+for (let i = 0; i < steps; i++) {
+  train.push(time(trainStep));
+  process.stderr.write(`\rtrain step ${i + 1}/${steps}: ${train[i].toFixed(2)} s`);
+}
+process.stderr.write('\n');
+sampleRss();
+if (profile) {
+  // Wall time per kernel (tf.profile's kernelTimeMs also counts its own bookkeeping): wrap every kernel
+  // of the active backend with a timer, run one step, restore.
+  const name = tf.getBackend();
+  const spent = new Map<string, { ms: number; calls: number }>();
+  const configs = tf.getKernelsForBackend(name);
+  for (const k of configs) {
+    tf.unregisterKernel(k.kernelName, name);
+    tf.registerKernel({
+      ...k,
+      kernelFunc: (args) => {
+        const t0 = performance.now();
+        const out = k.kernelFunc(args);
+        const e = spent.get(k.kernelName) ?? { ms: 0, calls: 0 };
+        e.ms += performance.now() - t0;
+        e.calls++;
+        spent.set(k.kernelName, e);
+        return out;
+      },
+    });
+  }
+  const stepMs = time(trainStep) * 1000;
+  for (const k of configs) {
+    tf.unregisterKernel(k.kernelName, name);
+    tf.registerKernel(k);
+  }
+  const total = [...spent.values()].reduce((a, b) => a + b.ms, 0);
+  console.error(`step ${stepMs.toFixed(0)} ms, in kernels ${total.toFixed(0)} ms:`);
+  for (const [k, e] of [...spent].sort((a, b) => b[1].ms - a[1].ms).slice(0, 16))
+    console.error(
+      `  ${k.padEnd(26)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.calls).padStart(5)} calls  ${((100 * e.ms) / stepMs).toFixed(1)}%`,
+    );
+}
+clearInterval(timer);
+const result = {
+  backend: info.name,
+  preset,
+  params: model.parameterCount(),
+  B,
+  T,
+  forwardTokPerS: (B * T) / median(fwd),
+  trainTokPerS: (B * T) / median(train),
+  peakRssMiB: Math.round(peakRss / 2 ** 20),
+};
+console.log(JSON.stringify(result));
