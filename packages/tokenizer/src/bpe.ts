@@ -60,6 +60,8 @@ export class PairRanks {
 }
 
 const NO_MERGE = 0x7fffffff;
+/** Pre-tokens longer than this many bytes use the O(n log n) merge (the quadratic loop is faster below). */
+const LONG_WORD = 128;
 
 /** Vocabulary + merges, validated. Token strings are in GPT-2's byte-level alphabet. */
 export class BpeModel {
@@ -155,6 +157,7 @@ export class BpeModel {
       out.push(this.byteToId[bytes[0]]);
       return 1;
     }
+    if (n > LONG_WORD) return this.encodeLong(bytes, n, out);
     if (this.scratchIds.length < n) {
       this.scratchIds = new Int32Array(n * 2);
       this.scratchRanks = new Int32Array(n * 2);
@@ -184,6 +187,79 @@ export class BpeModel {
     }
     for (let i = 0; i < len; i++) out.push(ids[i]);
     return len;
+  }
+
+  /**
+   * The same merges for long pre-tokens (a 100 kB run of letters, say) in O(n log n): a doubly linked list of
+   * parts and a min-heap of (rank, position) candidates, validated lazily when popped. Leftmost-first on equal
+   * ranks holds because positions keep their order.
+   */
+  private encodeLong(bytes: Uint8Array, n: number, out: number[]): number {
+    const ids = new Int32Array(n);
+    const next = new Int32Array(n);
+    const prev = new Int32Array(n);
+    const alive = new Uint8Array(n).fill(1);
+    for (let i = 0; i < n; i++) {
+      ids[i] = this.byteToId[bytes[i]];
+      next[i] = i + 1 < n ? i + 1 : -1;
+      prev[i] = i - 1;
+    }
+    // Heap entries packed as rank * 2^32 + position (both < 2^21 and 2^32): smaller = better.
+    const heap: number[] = [];
+    const push = (v: number) => {
+      heap.push(v);
+      let i = heap.length - 1;
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (heap[p] <= v) break;
+        heap[i] = heap[p];
+        i = p;
+      }
+      heap[i] = v;
+    };
+    const pop = (): number => {
+      const top = heap[0];
+      const last = heap.pop() as number;
+      if (heap.length > 0) {
+        let i = 0;
+        for (;;) {
+          const l = 2 * i + 1;
+          if (l >= heap.length) break;
+          const c = l + 1 < heap.length && heap[l + 1] < heap[l] ? l + 1 : l;
+          if (heap[c] >= last) break;
+          heap[i] = heap[c];
+          i = c;
+        }
+        heap[i] = last;
+      }
+      return top;
+    };
+    const consider = (i: number) => {
+      const j = next[i];
+      if (j < 0) return;
+      const r = this.ranks.get(ids[i], ids[j]);
+      if (r >= 0) push(r * 2 ** 32 + i);
+    };
+    for (let i = 0; i + 1 < n; i++) consider(i);
+    while (heap.length > 0) {
+      const v = pop();
+      const r = Math.floor(v / 2 ** 32);
+      const i = v - r * 2 ** 32;
+      const j = next[i];
+      if (!alive[i] || j < 0 || this.ranks.get(ids[i], ids[j]) !== r) continue; // stale
+      ids[i] = this.mergedId[r];
+      alive[j] = 0;
+      next[i] = next[j];
+      if (next[j] >= 0) prev[next[j]] = i;
+      if (prev[i] >= 0) consider(prev[i]);
+      consider(i);
+    }
+    let count = 0;
+    for (let i = 0; i >= 0; i = next[i]) {
+      out.push(ids[i]);
+      count++;
+    }
+    return count;
   }
 
   private pairRank(a: number, b: number): number {

@@ -30,6 +30,12 @@ const ADVERSARIAL: string[] = [
   'lone high \ud800 and low \udc00 and reversed \udc00\ud800 end\ud83d',
   '𝐀𝐁𝐂 mathematical 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 letters',
   'a'.repeat(1000),
+  // Long pre-tokens take the heap-based merge path (> 128 bytes): letters, digits, punctuation, emoji, mixed.
+  Array.from({ length: 3000 }, (_, i) => 'abcdefghijklmnopqrstuvwxyzéàü'[(i * i + 7 * i) % 29]).join(''),
+  '1234567890'.repeat(40),
+  '=-'.repeat(300),
+  '🙂🎨👍🏽'.repeat(60),
+  ` ${'the'.repeat(200)}`,
   '!!!???...---***',
   'https://example.com/path?q=1&r=2#frag user@mail.org',
   'function f(x) { return x * 2; } // code\n\tif (a != b) {}',
