@@ -2,6 +2,8 @@
  * GPT2LMHeadModel in Hugging Face semantics (pre-LN blocks, fused c_attn, tanh GELU, ln_f, LM head tied to wte),
  * written like nanoGPT: the modules live in modules.ts, this file wires them and adds loss, scoring and a KV cache.
  */
+
+import type { HubOptions } from '@atelier/hub';
 import { type LoadedTensor, softmaxCrossEntropy, type TensorData, tf } from '@atelier/tensor';
 import { type GPT2Config, type PresetName, resolveConfig } from './config.js';
 import {
@@ -21,7 +23,12 @@ import {
   type ParamInit,
   Transformer,
 } from './modules.js';
-import { readModelDirectory, readTokenizer, saveModelDirectory } from './pretrained.js';
+import {
+  readModelDirectory,
+  readTokenizer,
+  resolveModelDirectory,
+  saveModelDirectory,
+} from './pretrained.js';
 import { initFromSafetensors } from './weights.js';
 
 /** Token ids: one sequence, a batch of equal-length sequences, or an int32 tensor [B, T]. */
@@ -62,7 +69,12 @@ export interface NamedParameter {
   trainable: boolean;
 }
 
-export interface FromPretrainedOptions {
+/**
+ * Options of {@link GPT2.fromPretrained}. The hub options (`endpoint`, `cacheDir`, `revision`, `token`,
+ * `progress`, `offline`) apply when the argument is a hub id; see @atelier/hub for their environment defaults
+ * (HF_ENDPOINT, ATELIER_CACHE_DIR / HF_HUB_CACHE, HF_TOKEN, HF_HUB_OFFLINE).
+ */
+export interface FromPretrainedOptions extends HubOptions {
   /** Tokenizer to attach instead of the directory's (false: none). */
   tokenizer?: TextTokenizer | false;
   /** Seed for dropout masks when fine-tuning (default 0). */
@@ -174,12 +186,15 @@ export class GPT2 {
   }
 
   /**
-   * Loads a Hugging Face GPT-2 directory (config.json, model.safetensors, tokenizer files).
-   * Both key styles are read (`h.0…` as on the hub, `transformer.h.0…` + `lm_head.weight` as save_pretrained
+   * Loads a Hugging Face GPT-2 model from a local directory or a hub id (`gpt2`, `openai-community/gpt2`,
+   * `distilgpt2`, `gpt2-medium`), which is downloaded into the hub cache (resumable, checked against the size
+   * and sha256 the hub reports, progress bar on stderr) and reused from there. Both key styles are read (`h.0…` as on the hub, `transformer.h.0…` + `lm_head.weight` as save_pretrained
    * writes); the attn.bias / attn.masked_bias buffers are skipped. pytorch_model.bin-only directories are
    * refused with an explanation: safetensors is required.
    */
-  static async fromPretrained(dir: string, options: FromPretrainedOptions = {}): Promise<GPT2> {
+  static async fromPretrained(dirOrHubId: string, options: FromPretrainedOptions = {}): Promise<GPT2> {
+    const { tokenizer: _t, seed: _s, ...hub } = options;
+    const dir = await resolveModelDirectory(dirOrHubId, hub);
     const { config, tensors, source } = await readModelDirectory(dir);
     const tokenizer =
       options.tokenizer === false ? undefined : (options.tokenizer ?? readTokenizer(dir, config));

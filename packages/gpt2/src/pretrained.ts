@@ -8,6 +8,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HubError, type HubOptions, hubFileExists, isHubId, snapshotDownload } from '@atelier/hub';
 import { type LoadedTensor, loadSafetensors, saveSafetensors } from '@atelier/tensor';
 import { Tokenizer } from '@atelier/tokenizer';
 import { configToJson, type GPT2Config, readConfig } from './config.js';
@@ -28,6 +29,48 @@ export const MODEL_FILES = {
     'added_tokens.json',
   ],
 } as const;
+
+/**
+ * Downloads a GPT-2 repository from the Hugging Face hub (or finds it in the cache) and returns the local
+ * snapshot directory: config.json, model.safetensors (or the index and its shards), tokenizer files when the
+ * repository has them. A repository with pickle weights only is refused before anything large is fetched.
+ */
+export async function downloadModel(repoId: string, options: HubOptions = {}): Promise<string> {
+  const optional = [
+    'model.safetensors',
+    'model.safetensors.index.json',
+    'generation_config.json',
+    ...MODEL_FILES.tokenizer,
+  ];
+  const dir = await snapshotDownload(repoId, ['config.json'], { ...options, optional });
+  if (existsSync(join(dir, 'model.safetensors'))) return dir;
+  const index = join(dir, 'model.safetensors.index.json');
+  if (existsSync(index)) {
+    const map = JSON.parse(await readFile(index, 'utf8')).weight_map as Record<string, string> | undefined;
+    if (!map) throw new Error(`${repoId}: model.safetensors.index.json has no "weight_map"`);
+    await snapshotDownload(repoId, [...new Set(Object.values(map))], options);
+    return dir;
+  }
+  let bin = false;
+  try {
+    bin = await hubFileExists(repoId, 'pytorch_model.bin', options);
+  } catch (e) {
+    if (!(e instanceof HubError)) throw e;
+  }
+  throw new Error(
+    bin
+      ? `${repoId}: the repository has only pytorch_model.bin; model.safetensors is required (pickle checkpoints are not loaded). ` +
+          `Convert once in Python: GPT2LMHeadModel.from_pretrained(id).save_pretrained(dir, safe_serialization=True)`
+      : `${repoId}: no model.safetensors or model.safetensors.index.json in the repository`,
+  );
+}
+
+/** Local directory for `dirOrHubId`: an existing path as is, else a hub id downloaded into the cache. */
+export async function resolveModelDirectory(dirOrHubId: string, options: HubOptions = {}): Promise<string> {
+  if (existsSync(dirOrHubId)) return dirOrHubId;
+  if (isHubId(dirOrHubId)) return downloadModel(dirOrHubId, options);
+  throw new Error(`${dirOrHubId}: no such model directory (and not a Hugging Face hub id)`);
+}
 
 /** Reads config and weights of a local model directory. Errors name the directory and what is missing. */
 export async function readModelDirectory(
