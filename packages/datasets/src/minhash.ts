@@ -75,7 +75,7 @@ export class MinHashLSH {
   readonly bands: number;
   readonly rows: number;
   private readonly seeds: Uint32Array;
-  private readonly buckets: Map<string, number[]>[];
+  private readonly buckets: Map<number, number[]>[];
   private readonly signatures: Uint32Array[] = [];
 
   constructor(options: MinHashOptions = {}) {
@@ -123,11 +123,20 @@ export class MinHashLSH {
     return eq / a.length;
   }
 
-  private bandKey(sig: Uint32Array, band: number): string {
+  /**
+   * A 32-bit hash of one band of a signature (its `rows` values). Two texts whose band hashes collide without
+   * equal bands only become a false candidate, which the full-signature check then rejects.
+   */
+  private bandKey(sig: Uint32Array, band: number): number {
     const start = band * this.rows;
-    let k = '';
-    for (let i = start; i < start + this.rows; i++) k += sig[i].toString(36) + ',';
-    return k;
+    let h = band;
+    for (let i = start; i < start + this.rows; i++) {
+      let k = Math.imul(sig[i], 0xcc9e2d51);
+      k = (k << 15) | (k >>> 17);
+      h ^= Math.imul(k, 0x1b873593);
+      h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
+    }
+    return fmix32(h);
   }
 
   /**
