@@ -180,20 +180,7 @@ async function main() {
   const wpTokens = sample.reduce((s, t) => s + Math.min(256, tokenizer.encode(t, 256).length), 0);
   await embedder.embed(sample.slice(0, BATCH), { batchSize: BATCH }); // warm-up
   t0 = performance.now();
-  let lastReport = t0;
-  await embedder.embed(sample, {
-    batchSize: BATCH,
-    onProgress: (done, total) => {
-      const now = performance.now();
-      if (now - lastReport > 2000 || done === total) {
-        const rate = done / ((now - t0) / 1000);
-        log(
-          `  embedded ${done}/${total} (${rate.toFixed(1)}/s, ETA ${((total - done) / rate).toFixed(0)} s)`,
-        );
-        lastReport = now;
-      }
-    },
-  });
+  await embedder.embed(sample, { batchSize: BATCH, progress: true });
   const embedSec = (performance.now() - t0) / 1000;
 
   // Fixed shape, same as tools/bench/retrieval-torch.py: B=32 × T=64 random ids, no padding, forward + pooling.

@@ -14,6 +14,7 @@ import {
   parseBertConfig,
   pool,
 } from './bert.js';
+import { stderrProgress } from './progress.js';
 import { readSafetensors } from './safetensors.js';
 import { WordPieceTokenizer } from './wordpiece.js';
 
@@ -37,6 +38,8 @@ export interface EmbedOptions {
   batchSize?: number;
   /** Called after each batch with (texts done, total). */
   onProgress?: (done: number, total: number) => void;
+  /** Show a progress line (rate, ETA) on stderr. Default false. */
+  progress?: boolean;
 }
 
 /** Files a sentence-transformers BERT model directory may have; the first three are required. */
@@ -184,6 +187,7 @@ export class SentenceEmbedder {
    */
   async embed(texts: readonly string[], options: EmbedOptions = {}): Promise<EmbeddingMatrix> {
     const batchSize = options.batchSize ?? 32;
+    const bar = options.progress ? stderrProgress('embedding', 'texts') : undefined;
     const dim = this.dim;
     const out = new Float32Array(texts.length * dim);
     const lengths = texts.map((t) => t.length);
@@ -198,7 +202,9 @@ export class SentenceEmbedder {
       const data = (await rows.data()) as Float32Array;
       rows.dispose();
       for (let r = 0; r < idx.length; r++) out.set(data.subarray(r * dim, (r + 1) * dim), idx[r] * dim);
-      options.onProgress?.(Math.min(s + batchSize, order.length), order.length);
+      const done = Math.min(s + batchSize, order.length);
+      options.onProgress?.(done, order.length);
+      bar?.(done, order.length);
     }
     return { data: out, rows: texts.length, dim };
   }

@@ -75,8 +75,14 @@ export class RetrievalIndex {
     return this.chunks.length;
   }
 
-  /** Adds chunks (ids must be new): indexes them for BM25 and, with an embedder, embeds them. */
-  async add(chunks: readonly Chunk[], onProgress?: (done: number, total: number) => void): Promise<void> {
+  /**
+   * Adds chunks (ids must be new): indexes them for BM25 and, with an embedder, embeds them
+   * (`progress: true` shows rate and ETA on stderr).
+   */
+  async add(
+    chunks: readonly Chunk[],
+    options: { progress?: boolean; onProgress?: (done: number, total: number) => void } = {},
+  ): Promise<void> {
     for (const c of chunks) {
       if (this.ids.has(c.id)) throw new Error(`RetrievalIndex.add: chunk id "${c.id}" is already indexed`);
     }
@@ -88,7 +94,7 @@ export class RetrievalIndex {
     if (this.embedder && this.vectors) {
       const m = await this.embedder.embed(
         chunks.map((c) => c.text),
-        { onProgress },
+        options,
       );
       this.vectors.add(m);
     }

@@ -2,10 +2,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { initBackend } from '@atelier/tensor';
 import { Tokenizer } from '@atelier/tokenizer';
 import { describe, expect, it } from 'vitest';
+import { chunkText } from './chunk.js';
+import { SentenceEmbedder } from './embedder.js';
 import { spanTokenizer, wordSpanTokenizer } from './spans.js';
 import { buildTriplets, type QaRecord, splitBucket } from './triplets.js';
+
+const FIXTURE = new URL('../../../tools/reference/fixtures/bert-tiny/', import.meta.url).pathname;
 
 const context =
   'Spectre is a 2015 spy film. The film was produced by Eon Productions. ' +
@@ -84,6 +89,31 @@ describe('buildTriplets', () => {
     expect(key(a.validation)).toEqual(key(b.validation));
     expect(splitBucket('x')).toBe(splitBucket('x'));
     expect(splitBucket('x')).not.toBe(splitBucket('y'));
+  });
+
+  it('with an embedder, picks the chunk of the document with the highest cosine similarity', async () => {
+    await initBackend('cpu');
+    const embedder = await SentenceEmbedder.load(FIXTURE);
+    try {
+      const options = {
+        tokenizer: wordSpanTokenizer,
+        chunk: { size: 12, overlap: 0 },
+        embedder,
+        validationFraction: 0,
+      };
+      const r = await buildTriplets(records, options);
+      const chunks = chunkText({ id: 'x', text: context }, wordSpanTokenizer, options.chunk);
+      const e = await embedder.embed(chunks.map((c) => c.text));
+      for (const t of r.train.filter((t) => t.docId.startsWith('Spectre'))) {
+        const q = (await embedder.embed([t.question])).data;
+        const cos = chunks.map((_, i) =>
+          e.data.slice(i * e.dim, (i + 1) * e.dim).reduce((s, x, j) => s + x * q[j], 0),
+        );
+        expect(t.context).toBe(chunks[cos.indexOf(Math.max(...cos))].text);
+      }
+    } finally {
+      embedder.dispose();
+    }
   });
 
   it('names the record with a bad field', async () => {

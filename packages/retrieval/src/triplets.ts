@@ -4,6 +4,7 @@ import { Bm25Index, type Hit } from './bm25.js';
 import { type Chunk, type ChunkOptions, chunkText } from './chunk.js';
 import type { SentenceEmbedder } from './embedder.js';
 import { normalizeAnswer } from './metrics.js';
+import { stderrProgress } from './progress.js';
 import { writeFileAtomic } from './safetensors.js';
 import type { SpanTokenizer } from './spans.js';
 import { VectorIndex } from './vectors.js';
@@ -45,6 +46,8 @@ export interface TripletOptions {
   /** Write training_data.jsonl and validation_data.jsonl here (atomically). */
   outDir?: string;
   onProgress?: (done: number, total: number) => void;
+  /** Show progress (embedding and retrieval) on stderr. Default false. */
+  progress?: boolean;
 }
 
 export interface TripletReport {
@@ -97,7 +100,8 @@ export async function buildTriplets(
     byDoc.set(c.docId, list);
   });
 
-  const retrieve = await makeRetriever(chunks, options.embedder);
+  const retrieve = await makeRetriever(chunks, options.embedder, options.progress === true);
+  const bar = options.progress ? stderrProgress('triplets', 'records') : undefined;
   const train: Triplet[] = [];
   const validation: Triplet[] = [];
   let hit1 = 0;
@@ -125,6 +129,7 @@ export async function buildTriplets(
     };
     (splitBucket(`${seed}\u0000${r.context}`) < fraction ? validation : train).push(t);
     options.onProgress?.(i + 1, records.length);
+    bar?.(i + 1, records.length);
   }
   if (options.outDir) {
     await mkdir(options.outDir, { recursive: true });
@@ -147,10 +152,19 @@ export async function buildTriplets(
 
 type Retriever = (query: string, k: number, pool?: number[]) => Promise<Hit[]>;
 
-async function makeRetriever(chunks: Chunk[], embedder?: SentenceEmbedder): Promise<Retriever> {
+async function makeRetriever(
+  chunks: Chunk[],
+  embedder: SentenceEmbedder | undefined,
+  progress: boolean,
+): Promise<Retriever> {
   if (embedder) {
     const vectors = new VectorIndex(embedder.dim);
-    vectors.add(await embedder.embed(chunks.map((c) => c.text)));
+    vectors.add(
+      await embedder.embed(
+        chunks.map((c) => c.text),
+        { progress },
+      ),
+    );
     const all = vectors.toMatrix();
     return async (query, k, pool) => {
       const q = await embedder.embed([query]);
