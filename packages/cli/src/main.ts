@@ -82,6 +82,11 @@ function build(io: Io, setCode: (c: number) => void): Command {
       num('--eval-every', { int: true, min: 0 }),
     )
     .option(
+      '--eval-batches <n>',
+      'validation batches per evaluation (default all)',
+      num('--eval-batches', { int: true, min: 1 }),
+    )
+    .option(
       '--checkpoint-every <n>',
       'checkpoint every n steps',
       num('--checkpoint-every', { int: true, min: 0 }),

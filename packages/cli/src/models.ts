@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GPT2, PRESETS } from '@atelier/gpt2';
+import { isHubId, snapshotDownload } from '@atelier/hub';
 import { type BackendInfo, type BackendKind, initBackend } from '@atelier/tensor';
 import { Tokenizer } from '@atelier/tokenizer';
 import { UsageError } from './io.js';
@@ -45,5 +46,13 @@ export async function loadModel(spec: string, o: { seed?: number } = {}): Promis
       );
     }
   }
+  if (!existsSync(spec) && isHubId(spec)) {
+    const dir = await snapshotDownload(spec, ['config.json', 'model.safetensors'], {
+      optional: ['tokenizer.json', 'vocab.json', 'merges.txt', 'generation_config.json'],
+    });
+    return GPT2.fromPretrained(dir, { seed: o.seed });
+  }
+  if (!existsSync(spec))
+    throw new UsageError(`--model: ${spec} is not a preset (tiny, small, base), a directory or a hub id`);
   return GPT2.fromPretrained(spec, { seed: o.seed });
 }

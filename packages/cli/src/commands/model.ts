@@ -5,7 +5,7 @@ import type { GPT2 } from '@atelier/gpt2';
 import { evaluate, gpt2Trainable } from '@atelier/trainer';
 import { type DataFormat, isPrepared, loaders, loadPrepared, prepareData } from '../data.js';
 import { EXIT, type Io, UsageError } from '../io.js';
-import { lora } from '../lora.js';
+import { applyAdapter, mergeLora } from '../lora.js';
 import { ensureBackend, loadModel, tokenizerFor } from '../models.js';
 
 export interface ModelFlags {
@@ -22,7 +22,7 @@ export async function modelFromFlags(f: ModelFlags, io: Io): Promise<GPT2> {
   model.tokenizer ??= tokenizerFor(existsSync(f.model) ? f.model : undefined);
   if (f.adapter) {
     if (!existsSync(f.adapter)) throw new UsageError(`--adapter: ${f.adapter} does not exist`);
-    await lora().loadAdapter(model, f.adapter);
+    await applyAdapter(model, f.adapter);
   }
   return model;
 }
@@ -167,8 +167,8 @@ export async function mergeCommand(f: ModelFlags & { out: string }, io: Io): Pro
   if (!f.adapter) throw new UsageError('merge needs --adapter <dir>');
   const model = await modelFromFlags(f, io);
   try {
-    lora().mergeAdapter(model);
-    await model.save(f.out);
+    const merged = mergeLora(model);
+    await merged.save(f.out);
     io.stdout(`merged model written to ${f.out}\n`);
     return EXIT.ok;
   } finally {

@@ -13,7 +13,7 @@ import {
 } from '@atelier/trainer';
 import { isPrepared, loaders, loadPrepared, prepareData } from '../data.js';
 import { EXIT, type Io, UsageError } from '../io.js';
-import { lora } from '../lora.js';
+import { attachLora } from '../lora.js';
 import { ensureBackend, isPreset, loadModel, tokenizerFor } from '../models.js';
 import { envBool, envNum } from '../options.js';
 import { merge, parseRunConfig, type RunConfig, readConfigFile } from '../run-config.js';
@@ -36,6 +36,7 @@ export interface TrainFlags {
   warmup?: number;
   warmupRatio?: number;
   evalEvery?: number;
+  evalBatches?: number;
   checkpointEvery?: number;
   checkpoints?: boolean;
   samplePrompt?: string[];
@@ -91,6 +92,7 @@ function flagLayer(f: TrainFlags): Record<string, unknown> {
           ? { warmupSteps: f.warmup, warmupRatio: f.warmupRatio }
           : undefined,
       evalEvery: f.evalEvery,
+      evalBatches: f.evalBatches,
       seed: f.seed,
       samplePrompts: f.samplePrompt,
       checkpoints:
@@ -181,17 +183,12 @@ async function runTraining(
     let saveLora: ((dir: string) => Promise<void>) | undefined;
     let loadLora: ((dir: string) => Promise<void>) | undefined;
     if (config.lora) {
-      const api = lora();
-      api.applyLora(model, {
-        r: config.lora.r,
-        lora_alpha: config.lora.alpha,
-        lora_dropout: config.lora.dropout,
-        target_modules: config.lora.targetModules,
-      });
-      saveLora = (dir) => api.saveAdapter(model, dir);
-      loadLora = async (dir) => {
-        await api.loadAdapter(model, dir);
-      };
+      const l = attachLora(model, config.lora, config.training.seed);
+      saveLora = l.save;
+      loadLora = l.load;
+      say(
+        `LoRA r=${config.lora.r} on ${config.lora.targetModules.join(', ')}: ${l.report.trainable} of ${l.report.total} parameters train (${l.report.percent.toFixed(3)}%)`,
+      );
     }
     const files = Array.isArray(config.data) ? config.data : [config.data];
     const data =
