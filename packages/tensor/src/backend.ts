@@ -205,7 +205,12 @@ async function getGPU(): Promise<{ gpu: GPULike } | { gpu: null; reason: string 
     if (!(k in globalThis))
       Object.defineProperty(globalThis, k, { value: v, configurable: true, writable: true });
   }
-  const gpu = webgpu.create([]);
+  let gpu: GPULike;
+  try {
+    gpu = webgpu.create([]);
+  } catch (err) {
+    return { gpu: null, reason: `Dawn failed to start: ${firstLine(err)}` };
+  }
   g[DAWN_KEY] = gpu;
   // tfjs-backend-webgpu looks for navigator.gpu; Node 21+ has a read-only navigator, Node 20 none.
   const nav = (globalThis as { navigator?: object }).navigator ?? {};
@@ -248,7 +253,12 @@ function summarize(adapter: GPUAdapterLike): AdapterSummary {
 export async function probeWebGPU(): Promise<{ adapter: AdapterSummary | null; reason?: string }> {
   const r = await getGPU();
   if (!r.gpu) return { adapter: null, reason: r.reason };
-  const adapter = await r.gpu.requestAdapter({ powerPreference: 'high-performance' });
+  let adapter: GPUAdapterLike | null;
+  try {
+    adapter = await r.gpu.requestAdapter({ powerPreference: 'high-performance' });
+  } catch (err) {
+    return { adapter: null, reason: `requestAdapter failed: ${firstLine(err)}` };
+  }
   if (!adapter) return { adapter: null, reason: 'no WebGPU adapter (no GPU driver, nor Mesa lavapipe ≥ 25)' };
   return { adapter: summarize(adapter) };
 }
