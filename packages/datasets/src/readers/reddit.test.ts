@@ -74,6 +74,23 @@ describe('readReddit', () => {
     ]);
   });
 
+  it('names the path and field of a malformed listing entry', async () => {
+    const bad = listing([
+      t3(posts.a),
+      { kind: 't3', data: { id: 'x9', score: 5 } },
+      { kind: 't1', data: {} },
+    ]);
+    const p = await file('bad-top.json', bad);
+    await expect(collect(readReddit(p))).rejects.toThrow(
+      /bad-top\.json#2 \.data\.children\[1\]: post without id or title \(field "title"\)/,
+    );
+    const report = new ReadReport();
+    expect(await collect(readReddit(p, { onError: 'skip', report }))).toEqual([]); // a1 has no comments
+    expect(report).toMatchObject({ skipped: 2, filtered: 1 });
+    const notJson = await file('broken.json', '{"kind": "Listing", "data": {"children": [');
+    await expect(collect(readReddit(notJson))).rejects.toThrow(/broken\.json: invalid JSON/);
+  });
+
   it('reads Pushshift NDJSON submissions with comments in another file, top-level comments only', async () => {
     const subs = await file(
       'RS.ndjson',

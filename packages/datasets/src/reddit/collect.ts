@@ -393,7 +393,9 @@ export async function collectReddit(options: CollectRedditOptions): Promise<Coll
         }
         progress();
       }
-      after = listing.data?.after ?? null;
+      const next = listing.data?.after ?? null;
+      if (next !== null && next === after) break; // a cursor that does not move would loop forever
+      after = next;
       if (!after) {
         result.exhausted = result.kept < options.limit;
         break;
