@@ -27,6 +27,9 @@ describe('initBackend', () => {
     delete process.env.ATELIER_BACKEND;
     const info = await initBackend('wasm');
     expect(info).toMatchObject({ name: 'wasm', kind: 'wasm' });
+    // Node 20 runs WASM SIMD; tfjs must have picked the SIMD binary.
+    expect(info.description).toMatch(/tfjs-backend-wasm \(SIMD, 1 thread\)/);
+    expect(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')).toBe(false);
     expect(tf.getBackend()).toBe('wasm');
     await checkMatmul();
   });

@@ -24,6 +24,8 @@ export interface BackendInfo {
   kind: Exclude<BackendKind, 'auto' | 'cpu'>;
   /** The WebGPU adapter (webgpu only). `isFallbackAdapter` is true for software rasterisers. */
   adapter?: AdapterSummary;
+  /** One line for humans: what runs the kernels (adapter, SIMD level, threads). */
+  description: string;
   /** One line explaining a fallback (e.g. why the native backend did not load), if any. */
   notice?: string;
 }
@@ -146,7 +148,13 @@ async function initNative(): Promise<{ ok: true; info: BackendInfo } | { ok: fal
       return { ok: false, reason: "tf.setBackend('atelier-native') failed" };
     }
     await tf.ready();
-    return { ok: true, info: { name: 'atelier-native', kind: 'native' } };
+    const details = (r.info ?? {}) as { gemmKernel?: string; simd?: string; threads?: number };
+    const what = [
+      details.gemmKernel ?? details.simd,
+      details.threads ? `${details.threads} threads` : undefined,
+    ];
+    const description = `native CPU backend (${what.filter(Boolean).join(', ') || 'addon'})`;
+    return { ok: true, info: { name: 'atelier-native', kind: 'native', description } };
   } catch (err) {
     return { ok: false, reason: firstLine(err) };
   }
@@ -165,7 +173,12 @@ async function initWasm(): Promise<BackendInfo> {
   }
   if (!(await tf.setBackend('wasm'))) throw new Error("@atelier/tensor: tf.setBackend('wasm') failed");
   await tf.ready();
-  return { name: 'wasm', kind: 'wasm' };
+  const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+  return {
+    name: 'wasm',
+    kind: 'wasm',
+    description: `tfjs-backend-wasm (${simd ? 'SIMD' : 'no SIMD'}, 1 thread)`,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -296,7 +309,9 @@ async function initWebGPU(): Promise<BackendInfo> {
   }
   await tf.ready();
   gpuDevice = device;
-  return { name: 'webgpu', kind: 'webgpu', adapter: summarize(adapter) };
+  const summary = summarize(adapter);
+  const description = `WebGPU: ${summary.description || summary.vendor || 'adapter'}${summary.isFallbackAdapter ? ' (software)' : ''}`;
+  return { name: 'webgpu', kind: 'webgpu', adapter: summary, description };
 }
 
 function firstLine(err: unknown): string {
