@@ -18,7 +18,8 @@ const quick = process.env.ATELIER_BENCH_QUICK === '1';
 const S = quick
   ? { V: 1000, P: 128, C: 64, L: 2, H: 4, T: 32, NEW: 8, PROMPT: 8 }
   : { V: 50257, P: 1024, C: 768, L: 12, H: 12, T: 128, NEW: 64, PROMPT: 16 };
-const MODES = ['forward', 'train', 'generate'];
+// ATELIER_BENCH_MODES=forward,generate runs a subset
+const MODES = (process.env.ATELIER_BENCH_MODES ?? 'forward,train,generate').split(',');
 
 async function median(fn, reps = 3, warmup = 1) {
   const runs = [];
@@ -108,6 +109,7 @@ async function main() {
       OPENBLAS_NUM_THREADS: '2',
     });
     rows.push({ mode, a, t });
+    process.stderr.write(`  atelier ${JSON.stringify(a)}\n  pytorch ${JSON.stringify(t)}\n`);
   }
   const f = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
   const label = {
@@ -127,7 +129,8 @@ async function main() {
       `| ${label[mode]} | ${f(a.tokens_per_s)} | ${f(t.tokens_per_s)} | ${(a.tokens_per_s / t.tokens_per_s).toFixed(2)} | ${a.peak_rss_mb.toFixed(0)} MB | ${t.peak_rss_mb.toFixed(0)} MB |`,
     );
   }
-  if (rows[1].a.optimizer) console.log(`\nAtelier optimizer: ${rows[1].a.optimizer}.`);
+  const train = rows.find((r) => r.mode === 'train');
+  if (train) console.log(`\nAtelier optimizer: ${train.a.optimizer}; PyTorch: torch.optim.AdamW.`);
 }
 
 const w = process.argv.indexOf('--worker');

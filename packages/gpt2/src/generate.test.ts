@@ -123,6 +123,15 @@ describe('text generation', () => {
     expect(cut.join('')).toBe(full.slice(0, full.indexOf(stopText)));
   });
 
+  it('breaking out of a stream early frees the KV cache', async () => {
+    const before = tf.memory().numTensors;
+    for await (const piece of fx.model.stream(prompt, { maxNewTokens: 12, eosTokenId: null })) {
+      expect(piece.length).toBeGreaterThan(0);
+      break;
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('topNextTokens: the k best next tokens with logits and softmax probabilities', () => {
     const top = fx.model.topNextTokens(prompt, 5);
     expect(top).toHaveLength(5);
