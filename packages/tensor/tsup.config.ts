@@ -7,4 +7,9 @@ import { defineConfig } from 'tsup';
 const entry = ['src/index.ts'];
 if (existsSync('src/native/index.ts')) entry.push('src/native/index.ts');
 
-export default defineConfig(atelierTsup({ entry, splitting: true }));
+// TENSOR_BUILD_DIR: a private build (JS only) for the benchmark, safe from concurrent rebuilds of dist/.
+const outDir = process.env.TENSOR_BUILD_DIR;
+
+export default defineConfig(
+  atelierTsup({ entry, splitting: true, ...(outDir ? { outDir, dts: false } : {}) }),
+);

@@ -5,11 +5,19 @@
 // Usage: pnpm --filter @atelier/tensor bench   (builds, then runs this; prints a Markdown table)
 //   ATELIER_BENCH_BACKENDS=wasm,native,webgpu  (default: every one that initialises)
 //   ATELIER_BENCH_QUICK=1                       (small shapes, to check that the script runs)
+import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
-const { tf, initBackend, disposeBackend, kernelNames, setWasmMatMulFastPath, probeWebGPU } = await import(
-  new URL('../../packages/tensor/dist/index.js', import.meta.url).href
+// The package's private bench build (see its `bench` script) if present, else dist/.
+const privateBuild = new URL(
+  '../../packages/tensor/node_modules/.cache/tensor-bench/index.js',
+  import.meta.url,
 );
+const entry = existsSync(privateBuild)
+  ? privateBuild
+  : new URL('../../packages/tensor/dist/index.js', import.meta.url);
+const lib = await import(entry.href);
+const { tf, initBackend, disposeBackend, kernelNames, setWasmMatMulFastPath, probeWebGPU } = lib;
 
 const quick = process.env.ATELIER_BENCH_QUICK === '1';
 const wanted = (process.env.ATELIER_BENCH_BACKENDS ?? 'wasm,native,webgpu').split(',');
@@ -188,7 +196,6 @@ async function kernelRows() {
 }
 
 // The ops under short names.
-const lib = await import(new URL('../../packages/tensor/dist/index.js', import.meta.url).href);
 const op = {
   layerNorm: lib.layerNorm,
   gelu: lib.gelu,
