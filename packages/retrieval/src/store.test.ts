@@ -63,10 +63,11 @@ describe('RetrievalIndex', () => {
     const first = new RetrievalIndex({ embedder, bm25: { k1: 1.5, b: 0.6 } });
     await first.add(chunks.slice(0, 5));
     await first.save(dir);
-    expect((await readdir(dir)).sort()).toEqual([
-      'bm25.json',
-      'chunks.jsonl',
-      'embeddings.safetensors',
+    const files = async () => (await readdir(dir)).sort();
+    expect(await files()).toEqual([
+      'bm25.1.json',
+      'chunks.1.jsonl',
+      'embeddings.1.safetensors',
       'index.json',
     ]);
 
@@ -74,6 +75,13 @@ describe('RetrievalIndex', () => {
     expect(loaded.bm25.params).toEqual({ k1: 1.5, b: 0.6 });
     await loaded.add(chunks.slice(5));
     await loaded.save(dir);
+    // The previous generation is deleted only after the new manifest is in place.
+    expect(await files()).toEqual([
+      'bm25.2.json',
+      'chunks.2.jsonl',
+      'embeddings.2.safetensors',
+      'index.json',
+    ]);
     const reloaded = await RetrievalIndex.load(dir, { embedder });
 
     const whole = new RetrievalIndex({ embedder, bm25: { k1: 1.5, b: 0.6 } });
@@ -92,13 +100,28 @@ describe('RetrievalIndex', () => {
     const index = new RetrievalIndex({ embedder });
     await index.add(chunks);
     await index.save(dir);
-    const before = await readFile(join(dir, 'embeddings.safetensors'));
+    const before = await readFile(join(dir, 'embeddings.1.safetensors'));
     const bare = await RetrievalIndex.load(dir);
     expect((await bare.search('Spielberg', { k: 1 }))[0].chunk.docId).toBe('jaws');
     await expect(bare.search('Spielberg', { mode: 'dense' })).rejects.toThrow(/needs an embedder/);
     await expect(bare.add([{ ...chunks[0], id: 'new#0' }])).rejects.toThrow(/load it with that embedder/);
     await bare.save(dir);
-    expect(Buffer.compare(await readFile(join(dir, 'embeddings.safetensors')), before)).toBe(0);
+    expect(Buffer.compare(await readFile(join(dir, 'embeddings.2.safetensors')), before)).toBe(0);
+  });
+
+  it('an interrupted save leaves the previous index loadable', async () => {
+    const dir = join(tmp, 'idx4');
+    const index = new RetrievalIndex();
+    await index.add(chunks.slice(0, 3));
+    await index.save(dir);
+    // A save of generation 2 that died before its manifest: half-written data files, old index.json.
+    await writeFile(join(dir, 'chunks.2.jsonl'), '{"id": "trunc');
+    await writeFile(join(dir, 'bm25.2.json'), '');
+    const loaded = await RetrievalIndex.load(dir);
+    expect(loaded.chunks.map((c) => c.id)).toEqual(chunks.slice(0, 3).map((c) => c.id));
+    await loaded.add(chunks.slice(3, 4));
+    await loaded.save(dir); // overwrites the debris as generation 2
+    expect((await RetrievalIndex.load(dir)).size).toBe(4);
   });
 
   it('names the file and line of a bad chunk', async () => {
@@ -106,10 +129,10 @@ describe('RetrievalIndex', () => {
     const index = new RetrievalIndex();
     await index.add(chunks.slice(0, 2));
     await index.save(dir);
-    const lines = (await readFile(join(dir, 'chunks.jsonl'), 'utf8')).split('\n');
-    await writeFile(join(dir, 'chunks.jsonl'), `${lines[0]}\n{"id": 3}\n`);
-    await expect(RetrievalIndex.load(dir)).rejects.toThrow(/chunks\.jsonl:2: field "id" must be a string/);
-    await writeFile(join(dir, 'chunks.jsonl'), `${lines[0]}\n`);
+    const lines = (await readFile(join(dir, 'chunks.1.jsonl'), 'utf8')).split('\n');
+    await writeFile(join(dir, 'chunks.1.jsonl'), `${lines[0]}\n{"id": 3}\n`);
+    await expect(RetrievalIndex.load(dir)).rejects.toThrow(/chunks\.1\.jsonl:2: field "id" must be a string/);
+    await writeFile(join(dir, 'chunks.1.jsonl'), `${lines[0]}\n`);
     await expect(RetrievalIndex.load(dir)).rejects.toThrow(/has 1 chunks, index\.json says 2/);
     await expect(RetrievalIndex.load(join(tmp, 'missing'))).rejects.toThrow(/index\.json: not found/);
   });

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Analyzer, analyzeEnglish } from './analyzer.js';
 import { Bm25Index, type Bm25Params, type Bm25State, type Hit } from './bm25.js';
@@ -30,19 +30,24 @@ export interface SearchResult extends Hit {
   window?: Window;
 }
 
-/** On-disk manifest (index.json). */
+/** On-disk manifest (index.json): the current generation's files. */
 interface Manifest {
   format: 'atelier-retrieval-index';
   version: 1;
+  /** Incremented by every save; data files carry it in their names. */
+  generation: number;
   chunks: number;
+  files: { chunks: string; bm25: string; embeddings?: string };
   embeddings?: { dim: number; model: string };
 }
 
 /**
  * Chunks + BM25 statistics + (optionally) dense embeddings, searchable by BM25, cosine or their
  * reciprocal-rank fusion, persisted to a directory:
- *   index.json (manifest, written last), chunks.jsonl, bm25.json, embeddings.safetensors ("embeddings" [N, dim]).
- * Every file is written atomically (temp + rename), so an interrupted save leaves the previous index readable.
+ *   index.json (the manifest), chunks.G.jsonl, bm25.G.json, embeddings.G.safetensors ("embeddings" [N, dim]),
+ * where G is the save's generation. A save writes the new generation's files, then atomically replaces
+ * index.json (temp + rename), then deletes the previous generation: an interrupted save leaves the previous
+ * index intact and loadable.
  */
 export class RetrievalIndex {
   readonly chunks: Chunk[] = [];
@@ -129,28 +134,39 @@ export class RetrievalIndex {
     }));
   }
 
-  /** Saves to `dir` (created if needed). */
+  /** Saves to `dir` (created if needed); see the class comment for the files and why a crash is safe. */
   async save(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });
+    const previous = existsSync(join(dir, 'index.json')) ? await readManifest(dir) : undefined;
+    const generation = (previous?.generation ?? 0) + 1;
+    const files: Manifest['files'] = {
+      chunks: `chunks.${generation}.jsonl`,
+      bm25: `bm25.${generation}.json`,
+    };
     await writeFileAtomic(
-      join(dir, 'chunks.jsonl'),
+      join(dir, files.chunks),
       this.chunks.map((c) => JSON.stringify(c)).join('\n') + (this.chunks.length ? '\n' : ''),
     );
-    await writeFileAtomic(join(dir, 'bm25.json'), JSON.stringify(this.bm25.toJSON()));
-    const manifest: Manifest = { format: 'atelier-retrieval-index', version: 1, chunks: this.chunks.length };
+    await writeFileAtomic(join(dir, files.bm25), JSON.stringify(this.bm25.toJSON()));
+    const manifest: Manifest = {
+      format: 'atelier-retrieval-index',
+      version: 1,
+      generation,
+      chunks: this.chunks.length,
+      files,
+    };
     if (this.vectors) {
       const m = this.vectors.toMatrix();
       const model = this.model ?? '(unknown)';
-      await writeSafetensors(
-        join(dir, 'embeddings.safetensors'),
-        new Map([['embeddings', { shape: [m.rows, m.dim], data: m.data }]]),
-        {
-          model,
-        },
-      );
+      files.embeddings = `embeddings.${generation}.safetensors`;
+      const tensors = new Map([['embeddings', { shape: [m.rows, m.dim], data: m.data }]]);
+      await writeSafetensors(join(dir, files.embeddings), tensors, { model });
       manifest.embeddings = { dim: m.dim, model };
     }
     await writeFileAtomic(join(dir, 'index.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    if (previous) {
+      for (const f of Object.values(previous.files)) if (f) await rm(join(dir, f), { force: true });
+    }
   }
 
   /**
@@ -162,22 +178,18 @@ export class RetrievalIndex {
     options: { embedder?: SentenceEmbedder; analyzer?: Analyzer } = {},
   ): Promise<RetrievalIndex> {
     const path = (f: string) => join(dir, f);
-    if (!existsSync(path('index.json')))
-      throw new Error(`${path('index.json')}: not found (not a retrieval index directory?)`);
-    const manifest = JSON.parse(await readFile(path('index.json'), 'utf8')) as Manifest;
-    if (manifest.format !== 'atelier-retrieval-index' || manifest.version !== 1) {
-      throw new Error(`${path('index.json')}: not an atelier-retrieval-index v1 manifest`);
-    }
-    const chunks = parseChunksJsonl(await readFile(path('chunks.jsonl'), 'utf8'), path('chunks.jsonl'));
+    const manifest = await readManifest(dir);
+    const { files } = manifest;
+    const chunks = parseChunksJsonl(await readFile(path(files.chunks), 'utf8'), path(files.chunks));
     if (chunks.length !== manifest.chunks) {
       throw new Error(
-        `${path('chunks.jsonl')}: has ${chunks.length} chunks, index.json says ${manifest.chunks}`,
+        `${path(files.chunks)}: has ${chunks.length} chunks, index.json says ${manifest.chunks}`,
       );
     }
-    const bm25State = JSON.parse(await readFile(path('bm25.json'), 'utf8')) as Bm25State;
+    const bm25State = JSON.parse(await readFile(path(files.bm25), 'utf8')) as Bm25State;
     if (bm25State.docLengths?.length !== chunks.length) {
       throw new Error(
-        `${path('bm25.json')}: has ${bm25State.docLengths?.length} documents, expected ${chunks.length}`,
+        `${path(files.bm25)}: has ${bm25State.docLengths?.length} documents, expected ${chunks.length}`,
       );
     }
     const bm25 = Bm25Index.fromJSON(bm25State, options.analyzer ?? analyzeEnglish);
@@ -193,12 +205,12 @@ export class RetrievalIndex {
       }
       index.vectors ??= new VectorIndex(manifest.embeddings.dim);
       index.model = manifest.embeddings.model;
-      const { tensors } = await readSafetensors(path('embeddings.safetensors'));
+      const file = path(files.embeddings ?? '(missing)');
+      if (!files.embeddings) throw new Error(`${path('index.json')}: has embeddings but no files.embeddings`);
+      const { tensors } = await readSafetensors(file);
       const e = tensors.get('embeddings');
       if (!e || e.shape[0] !== chunks.length || e.shape[1] !== manifest.embeddings.dim) {
-        throw new Error(
-          `${path('embeddings.safetensors')}: "embeddings" must be [${chunks.length}, ${manifest.embeddings.dim}]`,
-        );
+        throw new Error(`${file}: "embeddings" must be [${chunks.length}, ${manifest.embeddings.dim}]`);
       }
       index.vectors!.add({ data: e.data, rows: e.shape[0], dim: e.shape[1] }, true);
     }
@@ -213,6 +225,31 @@ export class RetrievalIndex {
   dispose(): void {
     this.vectors?.dispose();
   }
+}
+
+async function readManifest(dir: string): Promise<Manifest> {
+  const path = join(dir, 'index.json');
+  if (!existsSync(path)) throw new Error(`${path}: not found (not a retrieval index directory?)`);
+  let m: Manifest;
+  try {
+    m = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`${path}: invalid JSON (${(e as Error).message})`);
+  }
+  if (m?.format !== 'atelier-retrieval-index' || m.version !== 1) {
+    throw new Error(`${path}: not an atelier-retrieval-index v1 manifest`);
+  }
+  if (typeof m.files?.chunks !== 'string' || typeof m.files?.bm25 !== 'string') {
+    throw new Error(`${path}: field "files" must name the chunks and bm25 files`);
+  }
+  for (const f of Object.values(m.files)) {
+    if (typeof f === 'string' && (f.includes('/') || f.includes('\\') || f.startsWith('.'))) {
+      throw new Error(
+        `${path}: file name ${JSON.stringify(f)} must be a plain name inside the index directory`,
+      );
+    }
+  }
+  return m;
 }
 
 /** Parses chunks.jsonl; errors name the file and line. */
