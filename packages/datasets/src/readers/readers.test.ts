@@ -165,6 +165,14 @@ describe('readText', () => {
     expect(paras.length).toBe(4);
   });
 
+  it('reads a whole document as one record, titled from the front-matter', async () => {
+    const p = await file('doc.md', '---\ntitle: Brushes\n---\n# Washing\nRinse.\n\n## Drying\nFlat.\n');
+    const docs = await collect(readText(p, { split: 'document' }));
+    expect(docs).toHaveLength(1);
+    expect(docs[0].title).toBe('Brushes');
+    expect(docs[0].text).toBe('# Washing\n\nRinse.\n\n## Drying\n\nFlat.');
+  });
+
   it('strips a Key: value metadata header and unwraps plain-text paragraphs', async () => {
     const p = await file('letter.txt', 'Title: A letter\nDate: 1886\n\nDear Sir,\nthank you.\n\n\nYours.\n');
     const recs = await collect(readText(p));
@@ -213,6 +221,11 @@ describe('Project Gutenberg', () => {
       'licence licence',
     ].join('\n');
     expect(await stripGutenberg(old)).toBe('The real text begins here.');
+    const noEnd = await file('noend.txt', '*** START OF THE PROJECT GUTENBERG EBOOK X ***\n\nBody.\n');
+    await expect(collect(readGutenberg(noEnd, { requireMarkers: true }))).rejects.toThrow(
+      /noend\.txt: no Project Gutenberg END marker/,
+    );
+    expect((await collect(readGutenberg(noEnd))).map((r) => r.text)).toEqual(['Body.']);
     const p = await file('nomarkers.txt', 'Just text.\n');
     await expect(collect(readGutenberg(p, { requireMarkers: true }))).rejects.toThrow(
       /nomarkers\.txt: no Project Gutenberg START marker/,
