@@ -67,6 +67,8 @@ export class LoraLayer implements Conv1DAdapter {
   readonly merged: string[] = [];
   /** When true, forward adds nothing (the base model's output), as PEFT's disable_adapter_layers. */
   disabled = false;
+  /** Called once when the Conv1D disposes its adapters (the model is disposed): frees model-level LoRA state. */
+  onDispose: (() => void) | undefined;
 
   constructor(
     /** HF name of the Conv1D (`transformer.h.0.attn.c_attn`). */
@@ -166,6 +168,8 @@ export class LoraLayer implements Conv1DAdapter {
   }
 
   dispose(): void {
+    this.onDispose?.();
+    this.onDispose = undefined;
     for (const w of this.adapters.values()) {
       w.A.dispose();
       w.B.dispose();

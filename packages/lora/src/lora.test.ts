@@ -351,6 +351,39 @@ describe('several adapters on one base model', () => {
     expect(Array.from(valuesOf(lnf()))).toEqual(Array.from(original));
   });
 
+  it('disable / enable and deleting an adapter leave the trainable flags as they were', async () => {
+    const model = track(await loadTinyModel());
+    await loadAdapter(model, fx.dir); // for inference: frozen, as PEFT's is_trainable=False
+    withAdaptersDisabled(model, () => undefined);
+    disableAdapters(model);
+    enableAdapters(model);
+    expect(names(model, true)).toEqual([]);
+    applyLora(model, { target_modules: ['c_fc'], bias: 'all' }, { adapterName: 'train' });
+    expect(
+      names(model, true)
+        .filter((n) => n.includes('lora_'))
+        .every((n) => n.includes('.train.')),
+    ).toBe(true);
+    expect(names(model, true).some((n) => n.endsWith('.bias'))).toBe(true);
+    deleteAdapter(model, 'train');
+    expect(names(model, true)).toEqual([]); // its biases are frozen again
+  });
+
+  it('frees every tensor it made: after model.dispose() the tensor count is back where it was', () => {
+    const before = tf.memory().numTensors;
+    const model = GPT2.fromConfig(small, { seed: 5 });
+    applyLora(model, { target_modules: ['c_attn'], modules_to_save: ['ln_f'] }, { adapterName: 'a' });
+    applyLora(model, { target_modules: 'all-linear', init_lora_weights: false }, { adapterName: 'b' });
+    setActiveAdapter(model, 'a');
+    setActiveAdapter(model, 'b');
+    mergeAdapter(model);
+    evalView(model, [[1, 2, 3]], [0]);
+    withAdaptersDisabled(model, () => evalView(model, [[1, 2, 3]], [0]));
+    deleteAdapter(model, 'b'); // 'a' keeps its modules_to_save copies until the model goes
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('mergeAndUnload leaves a plain GPT-2 with the adapter folded in', async () => {
     const model = track(await loadTinyModel());
     await loadAdapter(model, fx.dir);

@@ -118,6 +118,7 @@ export function applyLora(
     let layer = state.layers.get(t.name);
     if (!layer) {
       layer = new LoraLayer(t.name, t.conv);
+      layer.onDispose = () => releaseState(model);
       t.conv.adapters.push(layer);
       state.layers.set(t.name, layer);
     }
@@ -143,14 +144,26 @@ export function applyLora(
   }
   state.configs.set(adapterName, c);
   const trainable = options.trainable ?? true;
-  if (options.activate ?? true) setActive(model, state, [adapterName], trainable);
-  else refresh(model, state, trainable ? [adapterName] : []);
+  if (options.activate ?? true) setActive(model, state, [adapterName], trainable ? [adapterName] : []);
+  else refresh(model, state, [...trainingAdapters(state), ...(trainable ? [adapterName] : [])]);
   return {
     adapterName,
     targets: targets.map((t) => t.name),
     modulesToSave: toSave.map((m) => m.name),
     params: trainableParameters(model),
   };
+}
+
+/** Frees the tensors the LoRA state holds besides the adapters (modules_to_save copies) and forgets the model. */
+function releaseState(model: GPT2): void {
+  const state = states.get(model);
+  if (!state) return;
+  for (const s of state.saved.values()) {
+    for (const t of s.original.values()) t.dispose();
+    for (const copy of s.copies.values()) for (const t of copy.values()) t.dispose();
+  }
+  state.saved.clear();
+  states.delete(model);
 }
 
 function checkAdapterName(name: string): void {
@@ -186,10 +199,20 @@ export function setActiveAdapter(model: GPT2, names: string | string[]): void {
   const state = loraState(model);
   const list = typeof names === 'string' ? [names] : names;
   for (const n of list) adapterConfig(model, n);
-  setActive(model, state, list, true);
+  setActive(model, state, list, list);
 }
 
-function setActive(model: GPT2, state: LoraState, names: string[], trainable: boolean): void {
+/** Adapters whose LoRA weights are currently trainable. */
+function trainingAdapters(state: LoraState): string[] {
+  const out = new Set<string>();
+  for (const layer of state.layers.values()) {
+    for (const [name, w] of layer.adapters) if (w.A.trainable) out.add(name);
+  }
+  return [...out];
+}
+
+/** Activates `names` and makes exactly the adapters in `trainable` trainable. */
+function setActive(model: GPT2, state: LoraState, names: string[], trainable: string[]): void {
   const savers = names.filter((n) => [...state.saved.values()].some((s) => s.copies.has(n)));
   if (savers.length > 1) {
     throw new Error(
@@ -199,7 +222,7 @@ function setActive(model: GPT2, state: LoraState, names: string[], trainable: bo
   state.active = [...names];
   for (const layer of state.layers.values()) layer.active = names.filter((n) => layer.adapters.has(n));
   swapSavedModules(state, state.disabled ? null : (savers[0] ?? null));
-  refresh(model, state, trainable ? names : []);
+  refresh(model, state, trainable);
 }
 
 /** Puts `adapter`'s modules_to_save values (or the base model's, for null) into the model's variables. */
@@ -247,7 +270,10 @@ function refresh(model: GPT2, state: LoraState, trainableAdapters: string[]): vo
   }
 }
 
-/** Turns every adapter off: the model computes the base model's output (PEFT disable_adapter_layers). */
+/**
+ * Turns every adapter off: the model computes the base model's output (PEFT disable_adapter_layers). Merged
+ * adapters are unmerged first; trainable flags are untouched.
+ */
 export function disableAdapters(model: GPT2): void {
   const state = loraState(model);
   state.disabled = true;
@@ -258,30 +284,22 @@ export function disableAdapters(model: GPT2): void {
   swapSavedModules(state, null);
 }
 
-/** Undoes {@link disableAdapters}. */
+/** Undoes {@link disableAdapters} (previously merged adapters stay unmerged). Trainable flags are untouched. */
 export function enableAdapters(model: GPT2): void {
   const state = loraState(model);
   state.disabled = false;
   for (const layer of state.layers.values()) layer.disabled = false;
-  setActive(model, state, state.active, true);
+  setActive(model, state, state.active, trainingAdapters(state));
 }
 
 /** Runs `fn` with the adapters off (PEFT `with model.disable_adapter():`), restoring them afterwards. */
 export function withAdaptersDisabled<T>(model: GPT2, fn: () => T): T {
   const wasDisabled = loraState(model).disabled;
-  const trainable = model
-    .parameters()
-    .filter((p) => p.trainable)
-    .map((p) => p.name);
   disableAdapters(model);
   try {
     return fn();
   } finally {
-    if (!wasDisabled) {
-      enableAdapters(model);
-      const keep = new Set(trainable);
-      for (const p of model.parameters()) p.trainable = keep.has(p.name);
-    }
+    if (!wasDisabled) enableAdapters(model);
   }
 }
 
@@ -312,7 +330,7 @@ export function deleteAdapter(model: GPT2, adapterName: string): void {
   }
   state.configs.delete(adapterName);
   const remaining = state.active.filter((a) => a !== adapterName);
-  setActive(model, state, remaining, true);
+  setActive(model, state, remaining, trainingAdapters(state));
 }
 
 export interface MergeOptions {
@@ -365,11 +383,7 @@ export function mergeAndUnload(model: GPT2, options: MergeOptions = {}): GPT2 {
     layer.dispose();
     layer.conv.adapters = layer.conv.adapters.filter((a) => a !== layer);
   }
-  for (const s of state.saved.values()) {
-    for (const t of s.original.values()) t.dispose();
-    for (const copy of s.copies.values()) for (const t of copy.values()) t.dispose();
-  }
-  states.delete(model);
+  releaseState(model);
   for (const p of model.parameters()) p.trainable = true;
   return model;
 }
