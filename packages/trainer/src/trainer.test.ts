@@ -254,6 +254,32 @@ describe.skipIf(!hasData)('train() on a real text (Girl’s Own Paper) with a to
   }, 120_000);
 });
 
+describe.skipIf(!hasData)('epochs', () => {
+  it('an epoch budget evaluates at each epoch end and stops after the last epoch', async () => {
+    const m = new ToyModel(256, 8, 1);
+    const { train: tr, val } = sources();
+    const r = await train({
+      ...quiet,
+      model: m,
+      train: tr,
+      val,
+      outDir: join(root, 'epochs'),
+      config: cfg({ epochs: 2, evalEvery: 0, gradAccumSteps: 1 }),
+    });
+    const per = tr.batchesPerEpoch;
+    expect(r.step).toBe(2 * per);
+    const recs = readMetrics(r.metricsPath);
+    expect(recs.filter((x) => x.type === 'eval').map((e) => [e.step, e.epoch])).toEqual([
+      [per, 1],
+      [2 * per, 2],
+    ]);
+    const epochs = recs.flatMap((x) => (x.type === 'train' ? [x.epoch] : []));
+    expect(epochs.filter((e) => e === 0)).toHaveLength(per);
+    expect(epochs.filter((e) => e === 1)).toHaveLength(per);
+    m.dispose();
+  });
+});
+
 describe('config validation', () => {
   it('names the bad field', () => {
     expect(() => parseTrainConfig({ maxSteps: 10, lr: -1 }, 'run.json')).toThrow(/^run\.json: lr: /);

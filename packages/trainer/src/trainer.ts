@@ -311,7 +311,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   // ---- interruption ----
   let interrupted = false;
   const onSigint = () => {
-    if (interrupted) return;
+    if (interrupted) {
+      process.stderr.write('second interrupt: quitting without a checkpoint\n');
+      process.exit(130);
+    }
     interrupted = true;
     progress.log(
       'interrupt received: saving a checkpoint at the end of this step (Ctrl-C again to force quit)',
@@ -336,7 +339,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (config.epochs !== undefined && config.maxSteps === undefined && pos.epoch >= config.epochs) break;
       if (interrupted) {
         status = 'interrupted';
-        reason = 'interrupted';
+        reason = 'stopped by an interrupt after saving a checkpoint';
         break;
       }
       const t0 = performance.now();
@@ -445,7 +448,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
     if (status === 'completed' && interrupted) {
       status = 'interrupted';
-      reason = 'interrupted';
+      reason = 'stopped by an interrupt after saving a checkpoint';
     }
     // Skipped steps never touch the weights, so even a failed run's last checkpoint holds good weights.
     await saveCheckpoint(false);
