@@ -4,7 +4,16 @@
  * into place. Transient failures (connection reset, truncated body, 5xx) are retried with backoff.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { HubError } from './errors.js';
@@ -163,14 +172,34 @@ async function attemptDownload(url: string, partial: string, options: FetchToFil
   const total = options.size ?? (Number.isFinite(length) ? offset + length : undefined);
   const bar = createProgress(options.label ?? url, total, offset, options.progress);
   let written = offset;
-  res.on('data', (chunk: Buffer) => {
-    written += chunk.length;
-    bar.update(written);
-  });
-  const out = createWriteStream(partial, { flags: offset > 0 ? 'a' : 'w' });
+  // Write each chunk synchronously as it arrives, so a dropped connection leaves every received byte on
+  // disk for the next attempt to resume from.
+  const fd = openSync(partial, offset > 0 ? 'a' : 'w');
   try {
-    await pipeline(res, out);
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: Error) => {
+        res.destroy();
+        reject(err);
+      };
+      res.on('data', (chunk: Buffer) => {
+        try {
+          writeSync(fd, chunk);
+        } catch (err) {
+          fail(err as Error);
+          return;
+        }
+        written += chunk.length;
+        bar.update(written);
+      });
+      res.on('end', resolve);
+      res.on('error', fail);
+      res.on('close', () => {
+        if (!res.complete)
+          reject(Object.assign(new Error('connection closed mid-body (aborted)'), { code: 'ECONNRESET' }));
+      });
+    });
   } finally {
+    closeSync(fd);
     bar.stop();
   }
   if (res.complete === false) return false;

@@ -148,6 +148,23 @@ describe('hubDownload', () => {
     expect(cdnSeen).toEqual([{ method: 'GET', url: '/blob/weights', range: undefined, auth: undefined }]);
   });
 
+  it('draws a progress bar on stderr when asked', async () => {
+    const writes: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      writes.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      await hubDownload('org/model', 'model.safetensors', { endpoint, cacheDir, progress: true });
+    } finally {
+      process.stderr.write = write;
+    }
+    const text = writes.join('');
+    expect(text).toContain('model.safetensors');
+    expect(text).toMatch(/293\.0 KiB \/ 293\.0 KiB/);
+  });
+
   it('resumes a dropped download with a Range request and ends with the right bytes', async () => {
     dropNextAt = 100_000;
     const path = await hubDownload('org/model', 'model.safetensors', { endpoint, cacheDir });

@@ -39,6 +39,9 @@ export function createProgress(
         return `${payload.label} ${bar} ${fmtBytes(done)}${total ? ` / ${fmtBytes(total)}` : ''} ${fmtBytes(rate)}/s${eta === undefined ? '' : ` ETA ${eta}s`}`;
       },
       hideCursor: false,
+      // Explicitly enabled on a non-TTY (a log file, CI): print a line every few seconds instead of redrawing.
+      noTTYOutput: true,
+      notTTYSchedule: 2000,
       clearOnComplete: false,
       barsize: 24,
     },

@@ -31,7 +31,7 @@ for (const text of sentences) {
 
 const special = 'The end.<|endoftext|>A new document';
 console.log(`Special tokens are plain text unless allowed:`);
-console.log(`  encode(text)                          → ${tok.encode(special).join(' ')}`);
+console.log(`  encode(text)                            → ${tok.encode(special).join(' ')}`);
 console.log(
   `  encode(text, { allowedSpecial: 'all' }) → ${tok.encode(special, { allowedSpecial: 'all' }).join(' ')}\n`,
 );
