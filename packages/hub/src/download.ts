@@ -7,11 +7,14 @@ import { createHash } from 'node:crypto';
 import {
   closeSync,
   createReadStream,
+  existsSync,
   mkdirSync,
   openSync,
+  readFileSync,
   renameSync,
   rmSync,
   statSync,
+  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
@@ -52,13 +55,62 @@ export async function sha256File(path: string): Promise<string> {
 
 const MAX_REDIRECTS = 10;
 
-/** Download `url` to `dest` (atomically; resumes `dest.incomplete`). */
-export async function fetchToFile(
-  url: string,
-  dest: string,
-  options: FetchToFileOptions = {},
-): Promise<void> {
+const inFlight = new Map<string, Promise<void>>();
+
+/**
+ * Download `url` to `dest` (atomically; resumes `dest.incomplete`). Concurrent calls for the same `dest` in
+ * this process share one download; other processes are kept out by a `dest.lock` file (pid inside; a lock
+ * whose process is gone is taken over), as huggingface_hub does with its FileLock.
+ */
+export function fetchToFile(url: string, dest: string, options: FetchToFileOptions = {}): Promise<void> {
+  let p = inFlight.get(dest);
+  if (p === undefined) {
+    p = withLock(dest, () =>
+      existsSync(dest) ? Promise.resolve() : fetchUnlocked(url, dest, options),
+    ).finally(() => inFlight.delete(dest));
+    inFlight.set(dest, p);
+  }
+  return p;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
+  }
+}
+
+async function withLock<T>(dest: string, fn: () => Promise<T>): Promise<T> {
   mkdirSync(dirname(dest), { recursive: true });
+  const lock = `${dest}.lock`;
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST') throw err;
+      let owner = Number.NaN;
+      try {
+        owner = Number(readFileSync(lock, 'utf8'));
+      } catch {
+        continue; // released meanwhile
+      }
+      // Our own pid here means a crashed earlier run of this process id; a dead pid, a stale lock.
+      if (!Number.isInteger(owner) || owner === process.pid || !pidAlive(owner))
+        rmSync(lock, { force: true });
+      else await sleep(200);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+async function fetchUnlocked(url: string, dest: string, options: FetchToFileOptions): Promise<void> {
   const partial = `${dest}.incomplete`;
   const retries = options.retries ?? Number(process.env.ATELIER_HUB_RETRIES ?? 5);
   const baseDelay = options.retryDelayMs ?? Number(process.env.ATELIER_HUB_RETRY_DELAY_MS ?? 500);

@@ -179,6 +179,16 @@ describe('hubDownload', () => {
     );
   });
 
+  it('shares one download between concurrent calls for the same file', async () => {
+    const paths = await Promise.all(
+      [1, 2, 3].map(() => hubDownload('org/model', 'model.safetensors', { endpoint, cacheDir })),
+    );
+    expect(new Set(paths).size).toBe(1);
+    expect(readFileSync(paths[0]).equals(WEIGHTS)).toBe(true);
+    expect(cdnSeen.length).toBe(1);
+    expect(existsSync(join(cacheDir, 'models--org--model', 'blobs', `${sha256(WEIGHTS)}.lock`))).toBe(false);
+  });
+
   it('rejects a blob whose sha256 does not match X-Linked-Etag and deletes it', async () => {
     const err = await hubDownload('org/model', 'corrupt.bin', { endpoint, cacheDir }).catch((e) => e);
     expect(err).toBeInstanceOf(HubError);
