@@ -81,9 +81,8 @@ for (let i = 0; i < steps; i++) {
 }
 process.stderr.write('\n');
 sampleRss();
-if (profile) {
-  // Wall time per kernel (tf.profile's kernelTimeMs also counts its own bookkeeping): wrap every kernel
-  // of the active backend with a timer, run one step, restore.
+/** Wall time per kernel during one call of f: every kernel of the active backend wrapped with a timer. */
+function profileOnce(label: string, f: () => unknown): void {
   const name = tf.getBackend();
   const spent = new Map<string, { ms: number; calls: number }>();
   const configs = tf.getKernelsForBackend(name);
@@ -102,17 +101,21 @@ if (profile) {
       },
     });
   }
-  const stepMs = time(trainStep) * 1000;
+  const totalMs = time(f) * 1000;
   for (const k of configs) {
     tf.unregisterKernel(k.kernelName, name);
     tf.registerKernel(k);
   }
-  const total = [...spent.values()].reduce((a, b) => a + b.ms, 0);
-  console.error(`step ${stepMs.toFixed(0)} ms, in kernels ${total.toFixed(0)} ms:`);
-  for (const [k, e] of [...spent].sort((a, b) => b[1].ms - a[1].ms).slice(0, 16))
+  const inKernels = [...spent.values()].reduce((a, b) => a + b.ms, 0);
+  console.error(`${label}: ${totalMs.toFixed(0)} ms, in kernels ${inKernels.toFixed(0)} ms:`);
+  for (const [k, e] of [...spent].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12))
     console.error(
-      `  ${k.padEnd(26)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.calls).padStart(5)} calls  ${((100 * e.ms) / stepMs).toFixed(1)}%`,
+      `  ${k.padEnd(26)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.calls).padStart(5)} calls  ${((100 * e.ms) / totalMs).toFixed(1)}%`,
     );
+}
+if (profile) {
+  profileOnce('forward', forward);
+  profileOnce('train step', trainStep);
 }
 clearInterval(timer);
 const result = {

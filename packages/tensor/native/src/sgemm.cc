@@ -199,6 +199,57 @@ void pack_a(const Gemm& g, int64_t ic, int64_t mc, int64_t pc, int64_t kc, int M
   }
 }
 
+#if ATELIER_X86
+// In-register 16x16 transpose (unpack → 64-bit shuffles → two rounds of 128-bit lane shuffles).
+ATELIER_TARGET_AVX512 inline void transpose16x16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int i = 0; i < 4; ++i) {
+      t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xDD);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+  }
+}
+
+// The transposed-B case of pack_b with 16x16 register transposes: B is [N, K] row-major, so a panel's
+// column j is a contiguous row of B; 16 rows x 16 k become 16 contiguous 64-byte stores.
+ATELIER_TARGET_AVX512 void pack_b_trans_avx512(const float* B, int64_t ldb, int64_t kc, int64_t nr, int NR,
+                                               float* d) {
+  const int64_t nr16 = nr & ~int64_t{15}, kc16 = kc & ~int64_t{15};
+  for (int64_t j = 0; j < nr16; j += 16) {
+    for (int64_t k = 0; k < kc16; k += 16) {
+      __m512 r[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(B + (j + i) * ldb + k);
+      transpose16x16(r);
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) _mm512_storeu_ps(d + (k + i) * NR + j, r[i]);
+    }
+    for (int64_t i = 0; i < 16; ++i) {
+      const float* src = B + (j + i) * ldb;
+      for (int64_t k = kc16; k < kc; ++k) d[k * NR + j + i] = src[k];
+    }
+  }
+  for (int64_t j = nr16; j < nr; ++j) {
+    const float* src = B + j * ldb;
+    for (int64_t k = 0; k < kc; ++k) d[k * NR + j] = src[k];
+  }
+}
+#endif
+
 // B[pc:pc+kc, jc:jc+nc] → NR-wide micro-panels: dst[panel][k][j], zero-padded to a multiple of NR columns.
 void pack_b(const Gemm& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, int NR, float* dst) {
   for (int64_t jr = 0; jr < nc; jr += NR) {
@@ -211,10 +262,15 @@ void pack_b(const Gemm& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, int N
         for (int64_t j = nr; j < NR; ++j) d[k * NR + j] = 0.f;
       }
     } else {
-      for (int64_t j = 0; j < nr; ++j) {
-        const float* src = g.B + (jc + jr + j) * g.ldb + pc;
-        for (int64_t k = 0; k < kc; ++k) d[k * NR + j] = src[k];
-      }
+#if ATELIER_X86
+      if (cpu_level() == CpuLevel::Avx512) {
+        pack_b_trans_avx512(g.B + (jc + jr) * g.ldb + pc, g.ldb, kc, nr, NR, d);
+      } else
+#endif
+        for (int64_t j = 0; j < nr; ++j) {
+          const float* src = g.B + (jc + jr + j) * g.ldb + pc;
+          for (int64_t k = 0; k < kc; ++k) d[k * NR + j] = src[k];
+        }
       if (nr < NR)
         for (int64_t k = 0; k < kc; ++k)
           for (int64_t j = nr; j < NR; ++j) d[k * NR + j] = 0.f;

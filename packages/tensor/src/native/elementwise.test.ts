@@ -82,6 +82,52 @@ describe.skipIf(!load.ok)(`native elementwise kernels ${load.ok ? '' : load.reas
     y.dispose();
   });
 
+  it('PadV2 (constant) matches tfjs-cpu for ranks 1-4', async () => {
+    const cases: [number[], [number, number][], number][] = [
+      [[5], [[2, 3]], 0],
+      [
+        [1, 127, 7],
+        [
+          [0, 0],
+          [0, 1],
+          [0, 0],
+        ],
+        0,
+      ],
+      [
+        [3, 4],
+        [
+          [1, 0],
+          [2, 3],
+        ],
+        -1.5,
+      ],
+      [
+        [2, 3, 2, 5],
+        [
+          [0, 1],
+          [1, 0],
+          [0, 2],
+          [3, 1],
+        ],
+        0,
+      ],
+    ];
+    for (const [shape, pads, value] of cases) {
+      const x = randomArray(
+        shape.reduce((a, b) => a * b, 1),
+        3,
+      );
+      const [n, c] = await onBoth(() =>
+        tf.tidy(() => {
+          const y = tf.pad(tf.tensor(x, shape), pads, value);
+          return { shape: y.shape, data: Array.from(y.dataSync()) };
+        }),
+      );
+      expect(n).toEqual(c);
+    }
+  });
+
   it('Sum over leading, trailing, all and middle axes, keepDims, int32', async () => {
     const x = randomArray(3 * 5 * 67, 9);
     const cases: [number | number[] | undefined, boolean][] = [

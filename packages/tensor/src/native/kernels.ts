@@ -395,7 +395,36 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     return output(backend, shape, values);
   };
 
+  /** Constant padding (the gradient of Slice) by contiguous rows instead of tfjs-cpu's per-element loop. */
+  const padV2: NativeKernelFunc = ({ inputs, backend, attrs }) => {
+    const x = need(inputs, 'x', 'PadV2');
+    const paddings = attrs?.paddings as [number, number][];
+    const constant = Number(attrs?.constantValue ?? 0);
+    const rank = x.shape.length;
+    if (x.dtype !== 'float32' || rank === 0 || size(x.shape) === 0)
+      return cpuKernel('PadV2')({ inputs, backend, attrs });
+    const outShape = x.shape.map((d, i) => paddings[i][0] + d + paddings[i][1]);
+    const out = new Float32Array(size(outShape));
+    if (constant !== 0) out.fill(constant);
+    const xv = f32(backend, x);
+    const row = x.shape[rank - 1];
+    const rows = size(x.shape) / row;
+    const outStrides = outShape.map((_, i) => size(outShape.slice(i + 1)));
+    const idx = new Array<number>(rank - 1).fill(0); // multi-index of the current input row
+    for (let r = 0; r < rows; r++) {
+      let off = paddings[rank - 1][0];
+      for (let d = 0; d < rank - 1; d++) off += (idx[d] + paddings[d][0]) * outStrides[d];
+      out.set(xv.subarray(r * row, (r + 1) * row), off);
+      for (let d = rank - 2; d >= 0; d--) {
+        if (++idx[d] < x.shape[d]) break;
+        idx[d] = 0;
+      }
+    }
+    return output(backend, outShape, out);
+  };
+
   return {
+    PadV2: padV2,
     Add: binary(0, 'Add'),
     Sub: binary(1, 'Sub'),
     Multiply: binary(2, 'Multiply'),
