@@ -43,6 +43,30 @@ describe('trainBpe', () => {
     expect(() => trainBpe(['x'], { vocabSize: 200 })).toThrow(/vocabSize must be an integer ≥ 256/);
   });
 
+  const ref = JSON.parse(
+    readFileSync(new URL('./fixtures/bpe-train-reference.json', import.meta.url), 'utf8'),
+  ) as {
+    source: string;
+    chars: number;
+    vocabSize: number;
+    minFrequency: number;
+    merges: [string, string][];
+  };
+  it.skipIf(sharedDataDir() === undefined)(
+    'learns the same merges as the naive Python reference (tools/train_reference.py)',
+    () => {
+      const text = readFileSync(join(sharedDataDir() as string, ref.source), 'utf8').slice(0, ref.chars);
+      expect(/[\ud800-\udfff]/.test(text)).toBe(false); // Python slices code points, JS code units
+      const tok = trainBpe([text], {
+        vocabSize: ref.vocabSize,
+        minFrequency: ref.minFrequency,
+        specialTokens: [],
+      });
+      expect(ref.merges.length).toBe(400);
+      expect(tok.model.merges).toEqual(ref.merges);
+    },
+  );
+
   const texts = loadSharedCorpus(150_000).map((c) => c.text);
   it.skipIf(sharedDataDir() === undefined)(
     'trains on the shared corpus, saves in HF format and reads it back',
