@@ -72,7 +72,7 @@ const hub = http.createServer((req, res) => {
   const [, repo, rev, file] = m;
   if (repo === 'org/private') return res.writeHead(401, { 'x-error-code': 'RepoNotFound' }).end();
   if (repo === 'org/flaky') return res.writeHead(503).end('busy');
-  if (repo !== 'org/model' || (rev !== 'main' && rev !== COMMIT)) {
+  if (repo !== 'org/model' || (rev !== 'main' && rev !== COMMIT && rev !== 'refs%2Fpr%2F1')) {
     return res.writeHead(404, { 'x-error-code': 'RepoNotFound' }).end();
   }
   const headers = { 'x-repo-commit': COMMIT };
@@ -134,6 +134,15 @@ describe('hubDownload', () => {
     expect(readlinkSync(path)).toBe(join('..', '..', 'blobs', gitSha1(CONFIG)));
     expect(readFileSync(join(folder, 'refs', 'main'), 'utf8')).toBe(COMMIT);
     expect(hubSeen.map((s) => s.method)).toEqual(['HEAD', 'GET']);
+  });
+
+  it('handles a revision with slashes (refs/pr/1): URL-encoded, nested ref file', async () => {
+    const path = await hubDownload('org/model', 'config.json', { endpoint, cacheDir, revision: 'refs/pr/1' });
+    expect(hubSeen[0].url).toBe('/org/model/resolve/refs%2Fpr%2F1/config.json');
+    expect(readFileSync(join(cacheDir, 'models--org--model', 'refs', 'refs', 'pr', '1'), 'utf8')).toBe(
+      COMMIT,
+    );
+    expect(readFileSync(path)).toEqual(CONFIG);
   });
 
   it('follows the LFS redirect to the CDN, names the blob by sha256 and keeps the token off the CDN', async () => {

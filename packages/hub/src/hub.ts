@@ -273,8 +273,8 @@ export async function hubDownload(
     );
   }
   if (meta.commit !== revision) {
-    mkdirSync(join(folder, 'refs'), { recursive: true });
-    const ref = join(folder, 'refs', revision);
+    const ref = join(folder, 'refs', revision); // may be nested: refs/pr/1
+    mkdirSync(dirname(ref), { recursive: true });
     if (!existsSync(ref) || readFileSync(ref, 'utf8') !== meta.commit) {
       writeFileSync(`${ref}.${process.pid}.tmp`, meta.commit);
       renameSync(`${ref}.${process.pid}.tmp`, ref);
