@@ -198,7 +198,7 @@ function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
 /**
  * Bidirectional multi-head self-attention (BertSelfAttention, no causal mask), one head at a time:
  * x [B·T, H] → per head q, k, v [B, T, hs] → softmax(q·kᵀ + mask)·v → heads concatenated → [B·T, H].
- * maskBias [B, 1, T]: 0 keep, −1e9 padding.
+ * maskBias [B, T, T]: 0 keep, −1e9 for padded keys.
  */
 function selfAttention(
   x: tf.Tensor2D,
@@ -262,10 +262,20 @@ export function bertForward(
       tf.slice(w.tokenTypeEmbeddings, [0, 0], [1, cfg.hiddenSize]),
     ) as tf.Tensor2D;
     x = layerNorm(x, w.lnEmbeddings.gamma, w.lnEmbeddings.beta, cfg.layerNormEps) as tf.Tensor2D;
-    // Additive mask on the scores (HF: (1 − mask)·min_float); skipped when nothing is padded.
+    // Additive mask on the scores (HF: (1 − mask)·min_float), materialised at the scores' full shape [B, T, T]
+    // so the per-head add needs no broadcasting (slow on CPU backends); skipped when nothing is padded.
     const padded = attentionMask.some((row) => row.some((m) => m === 0));
-    const bias = attentionMask.flat().map((m) => (m ? 0 : -1e9));
-    const maskBias = padded ? tf.tensor3d(bias, [B, 1, T], 'float32') : undefined;
+    let maskBias: tf.Tensor3D | undefined;
+    if (padded) {
+      const bias = new Float32Array(B * T * T);
+      for (let b = 0; b < B; b++) {
+        for (let j = 0; j < T; j++) {
+          if (attentionMask[b][j]) continue;
+          for (let i = 0; i < T; i++) bias[(b * T + i) * T + j] = -1e9;
+        }
+      }
+      maskBias = tf.tensor3d(bias, [B, T, T]);
+    }
     for (const layer of w.layers) x = encoderLayer(x, layer, maskBias, B, T, cfg);
     return tf.reshape(x, [B, T, cfg.hiddenSize]) as tf.Tensor3D;
   });
