@@ -68,6 +68,14 @@ describe('chunkText', () => {
     expect([...boundaryLevels(text, spans)]).toEqual([0, 1, 0, 2, 1, 3]);
   });
 
+  it('finds sentence ends in CJK text without spaces', () => {
+    const text = '東京は大きい。大阪も大きい。';
+    const spans = Array.from(text, (_, i) => [i, i + 1] as [number, number]); // one token per character
+    expect([...boundaryLevels(text, spans)].indexOf(2)).toBe(7);
+    const chunks = chunkText({ id: 'ja', text }, { tokenSpans: () => spans }, { size: 10, overlap: 0 });
+    expect(chunks.map((c) => c.text)).toEqual(['東京は大きい。', '大阪も大きい。']);
+  });
+
   it('rejects bad options and duplicate ids', () => {
     expect(() => chunkText(doc, wordSpanTokenizer, { size: 4, overlap: 4 })).toThrow(
       /overlap must be an integer in \[0, size\)/,

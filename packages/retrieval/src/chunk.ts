@@ -137,7 +137,7 @@ function makeChunk(
 
 /**
  * Boundary level before each token (see BoundaryLevel). A sentence starts after . ! ? (and closing quotes or
- * brackets) followed by whitespace; a paragraph after a blank line. Token t is at a boundary when the text
+ * brackets) followed by whitespace, or after 。！？; a paragraph after a blank line. Token t is at a boundary when the text
  * between its span start and the boundary position is only whitespace.
  */
 export function boundaryLevels(text: string, spans: Array<[number, number]>): Uint8Array {
@@ -154,8 +154,9 @@ export function boundaryLevels(text: string, spans: Array<[number, number]>): Ui
     if (text.slice(spans[t][0], pos).trim() !== '') return; // boundary falls inside a token
     if (level[t] < lv) level[t] = lv;
   };
-  for (const m of text.matchAll(/[.!?…]+["'”’)\]]*(\s+)/gu)) {
-    const gap = m[1];
+  // Latin sentence ends need whitespace after them; CJK full stops (。！？) do not.
+  for (const m of text.matchAll(/[.!?…]+["'”’)\]]*(\s+)|[。！？]+[”’」』）]*(\s*)/gu)) {
+    const gap = m[1] ?? m[2] ?? '';
     mark(m.index + m[0].length, /\n[^\S\n]*\n/.test(gap) ? 3 : 2);
   }
   for (const m of text.matchAll(/\n[^\S\n]*\n\s*/g)) mark(m.index + m[0].length, 3);

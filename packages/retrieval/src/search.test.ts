@@ -104,5 +104,10 @@ describe('windowing', () => {
       'Next para',
     ]);
     for (const x of s) expect(text.slice(x.charStart, x.charEnd)).toBe(x.text);
+    expect(splitSentences('東京は大きい。大阪も！「はい」と言った？').map((x) => x.text)).toEqual([
+      '東京は大きい。',
+      '大阪も！',
+      '「はい」と言った？',
+    ]);
   });
 });

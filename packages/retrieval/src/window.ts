@@ -50,7 +50,7 @@ export function splitSentences(text: string): Array<{ text: string; charStart: n
     if (e > s) out.push({ text: text.slice(s, e), charStart: s, charEnd: e });
   };
   let start = 0;
-  for (const m of text.matchAll(/[.!?…]+["'”’)\]]*\s+|\n[^\S\n]*\n\s*/gu)) {
+  for (const m of text.matchAll(/[.!?…]+["'”’)\]]*\s+|[。！？]+[”’」』）]*\s*|\n[^\S\n]*\n\s*/gu)) {
     const before = text.slice(start, m.index);
     if (m[0].startsWith('.') && /(?:^|\s)(?:[A-Z]|Mr|Mrs|Ms|Dr|Prof|St|Jr|Sr|vs|e\.g|i\.e)$/.test(before))
       continue;
