@@ -5,7 +5,9 @@
 //  - lora c_attn: r = 8 on c_attn (PEFT's GPT-2 default; 0.24% trainable), base frozen;
 //  - lora all-linear: r = 8 on c_attn, c_proj and c_fc.
 // Each mode runs in its own process so that peak RSS is its own. Reports ms per step (median of 3 after 1 warm-up),
-// tokens/s, the speed-up over the full step, peak RSS, trainable parameters and optimizer state.
+// tokens/s, the speed-up over the full step, peak RSS, trainable parameters and optimizer state — beside the same
+// three steps in PyTorch CPU (tools/bench/lora-torch.py: the GPT-2 of gpt2-torch.py with PEFT's LoRA forward),
+// torch.set_num_threads(1) with OPENBLAS_NUM_THREADS=2, the fastest setting on this 2-core machine.
 //
 // Usage: pnpm --filter @atelier/lora bench   (builds, then runs this; prints a Markdown table)
 //   ATELIER_BENCH_QUICK=1   small shapes, to check that the script runs
@@ -83,10 +85,10 @@ async function worker(mode) {
   );
 }
 
-function run(mode) {
-  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--worker', mode], {
+function run(cmd, args, env = {}) {
+  const out = execFileSync(cmd, args, {
     encoding: 'utf8',
-    env: process.env,
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return JSON.parse(out.trim().split('\n').pop());
@@ -100,21 +102,29 @@ async function main() {
     const left =
       i === 0 ? '' : `, ~${Math.round((((performance.now() - t0) / i) * (names.length - i)) / 1000)} s left`;
     process.stderr.write(`lora bench: ${mode} (${i + 1}/${names.length}${left}) …\n`);
-    rows.push(run(mode));
+    const a = run(process.execPath, [fileURLToPath(import.meta.url), '--worker', mode]);
+    const py = fileURLToPath(new URL('./lora-torch.py', import.meta.url));
+    const t = run('/usr/bin/python3', [py, mode, ...(quick ? ['--quick'] : [])], {
+      OPENBLAS_NUM_THREADS: '2',
+    });
+    if (t.trainable !== a.trainable)
+      throw new Error(`${mode}: PyTorch trains ${t.trainable} values, Atelier ${a.trainable}`);
+    rows.push({ ...a, torch: t });
   }
   const full = rows[0];
   const n = (v) => v.toLocaleString('en-US');
   const mb = (bytes) => `${(bytes / 2 ** 20).toFixed(bytes < 2 ** 20 ? 2 : 0)} MB`;
   console.log(
-    `GPT-2 ${quick ? 'QUICK (small shapes)' : '124M shape'} (n_embd ${S.C}, ${S.L} layers, vocab ${S.V}), B=${S.B} T=${S.T}, backend ${full.backend}, optimizer ${full.optimizer}; one training step = loss + gradients + optimizer update.\n`,
+    `GPT-2 ${quick ? 'QUICK (small shapes)' : '124M shape'} (n_embd ${S.C}, ${S.L} layers, vocab ${S.V}), B=${S.B} T=${S.T}; Atelier backend ${full.backend}, optimizer ${full.optimizer}; PyTorch ${full.torch.torch} CPU with AdamW. One training step = loss + gradients + optimizer update.\n`,
   );
   console.log(
-    '| step | trainable params | ms / step | tokens/s | speed-up vs full | peak RSS | optimizer state (m, v) |',
+    '| step | trainable params | Atelier ms / step | speed-up vs full | Atelier peak RSS | PyTorch ms / step | speed-up vs full | PyTorch peak RSS | Atelier / PyTorch time | optimizer state (m, v) |',
   );
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
+    const t = r.torch;
     console.log(
-      `| ${r.mode} | ${n(r.trainable)} (${r.percent.toFixed(2)}%) | ${r.ms.toFixed(0)} | ${r.tokens_per_s.toFixed(1)} | ${(full.ms / r.ms).toFixed(2)}× | ${r.peak_rss_mb.toFixed(0)} MB | ${mb(8 * r.trainable)} |`,
+      `| ${r.mode} | ${n(r.trainable)} (${r.percent.toFixed(2)}%) | ${r.ms.toFixed(0)} | ${(full.ms / r.ms).toFixed(2)}× | ${r.peak_rss_mb.toFixed(0)} MB | ${t.ms.toFixed(0)} | ${(full.torch.ms / t.ms).toFixed(2)}× | ${t.peak_rss_mb.toFixed(0)} MB | ${(r.ms / t.ms).toFixed(2)} | ${mb(8 * r.trainable)} |`,
     );
   }
 }
