@@ -46,7 +46,10 @@ export interface TokenizerInit {
   mergeOrigin?: MergeOrigin;
 }
 
-const CACHE_LIMIT = 100_000;
+const CACHE_SLOTS = 1 << 17;
+const CACHE_LIMIT = CACHE_SLOTS >> 1;
+/** Pre-tokens longer than this (UTF-16 units) are not cached. */
+const CACHE_MAX_WORD = 256;
 
 function toMap(m: ReadonlyMap<string, number> | Record<string, number>): Map<string, number> {
   return m instanceof Map ? new Map(m) : new Map(Object.entries(m as Record<string, number>));
@@ -70,8 +73,14 @@ export class Tokenizer {
   private readonly special = new Map<string, number>();
   private readonly specialById = new Map<number, string>();
   private specialRegexCache = new Map<string, RegExp | null>();
-  /** Pre-token → ids (a single id is stored unboxed). Bounded: cleared when it grows past CACHE_LIMIT. */
-  private readonly cache = new Map<string, number | number[]>();
+  /**
+   * Word cache, pre-token → ids (a single id unboxed): an open-addressing table probed by an FNV-1a hash of
+   * the code units, so a hit allocates nothing. Cleared when it holds CACHE_LIMIT words.
+   */
+  private readonly cacheKeys: (string | undefined)[] = new Array(CACHE_SLOTS).fill(undefined);
+  private readonly cacheHashes = new Int32Array(CACHE_SLOTS);
+  private readonly cacheValues: (number | number[])[] = new Array(CACHE_SLOTS).fill(0);
+  private cacheSize = 0;
   private scratch = new Uint8Array(256);
   private eosToken: string | undefined;
   private size: number;
@@ -297,20 +306,45 @@ export class Tokenizer {
   }
 
   private encodePiece(text: string, start: number, end: number, out: number[]): void {
-    const key = text.slice(start, end);
-    const hit = this.cache.get(key);
-    if (hit !== undefined) {
-      if (typeof hit === 'number') out.push(hit);
-      else for (let k = 0; k < hit.length; k++) out.push(hit[k]);
-      return;
+    // Word cache lookup without allocating: hash the code units in place, compare with startsWith.
+    const len = end - start;
+    let h = 0x811c9dc5;
+    for (let i = start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+    const mask = CACHE_SLOTS - 1;
+    let slot = (h ^ (h >>> 15)) & mask;
+    const keys = this.cacheKeys;
+    for (;;) {
+      const key = keys[slot];
+      if (key === undefined) break;
+      if (this.cacheHashes[slot] === h && key.length === len && text.startsWith(key, start)) {
+        const hit = this.cacheValues[slot];
+        if (typeof hit === 'number') out.push(hit);
+        else for (let k = 0; k < hit.length; k++) out.push(hit[k]);
+        return;
+      }
+      slot = (slot + 1) & mask;
     }
-    const need = 3 * (end - start);
+    const need = 3 * len;
     if (this.scratch.length < need) this.scratch = new Uint8Array(need * 2);
     const n = writeUtf8(text, start, end, this.scratch);
     const first = out.length;
     const count = this.model.encodeBytes(this.scratch, n, out);
-    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-    this.cache.set(key, count === 1 ? out[first] : out.slice(first));
+    if (len > CACHE_MAX_WORD) return; // long runs are rare and would crowd the cache
+    if (this.cacheSize >= CACHE_LIMIT) {
+      this.clearCache();
+      slot = (h ^ (h >>> 15)) & mask;
+      while (keys[slot] !== undefined) slot = (slot + 1) & mask;
+    }
+    keys[slot] = text.slice(start, end);
+    this.cacheHashes[slot] = h;
+    this.cacheValues[slot] = count === 1 ? out[first] : out.slice(first);
+    this.cacheSize++;
+  }
+
+  private clearCache(): void {
+    this.cacheKeys.fill(undefined);
+    this.cacheValues.fill(0);
+    this.cacheSize = 0;
   }
 
   private specialRegex(allowed: AllowedSpecial | undefined): RegExp | null {
