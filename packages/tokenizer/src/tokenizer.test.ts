@@ -104,6 +104,14 @@ describe('GPT-2 exactness against js-tiktoken', () => {
     },
   );
 
+  it('stays exact when the word cache fills up and is cleared (70,000 distinct words)', () => {
+    const t = new Tokenizer({ vocab: tok.model.encoder, merges: tok.model.merges, specialTokens: tok.specialTokens });
+    const text = Array.from({ length: 70_000 }, (_, i) => `w${i.toString(36)}`).join(' ');
+    const expected = tik.encode(text, [], []);
+    expect(t.encode(text)).toEqual(expected);
+    expect(t.encode(text)).toEqual(expected);
+  });
+
   it('round-trips well-formed text through decode', () => {
     for (const s of ADVERSARIAL) {
       if (/\p{Cs}/u.test(s)) continue; // lone surrogates are not well-formed
