@@ -199,6 +199,9 @@ const UNSUPPORTED: Array<[string, (v: unknown) => boolean, string]> = [
     'target_parameters is not supported',
   ],
   ['use_qalora', (v) => v === true, 'QA-LoRA (use_qalora: true) is not supported'],
+  ['alora_invocation_tokens', (v) => v != null, 'activated LoRA (alora_invocation_tokens) is not supported'],
+  ['arrow_config', (v) => v != null, 'Arrow routing (arrow_config) is not supported'],
+  ['use_bdlora', (v) => v != null && v !== false, 'block-diagonal LoRA (use_bdlora) is not supported'],
 ];
 
 /**

@@ -212,6 +212,43 @@ describe('loadAdapter', () => {
     });
   });
 
+  it('reads the adapter_config.json of a recent PEFT (0.19 field set) and of a minimal hand-written one', async () => {
+    const cfg = JSON.parse(await readFile(join(fx.dir, 'adapter_config.json'), 'utf8'));
+    const recent = {
+      ...cfg,
+      alora_invocation_tokens: null,
+      arrow_config: null,
+      corda_config: null,
+      ensure_weight_tying: false,
+      eva_config: null,
+      exclude_modules: null,
+      lora_bias: false,
+      lora_ga_config: null,
+      peft_version: '0.19.1',
+      qalora_group_size: 16,
+      target_parameters: null,
+      trainable_token_indices: null,
+      use_bdlora: null,
+      use_qalora: false,
+    };
+    const minimal = { peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['c_attn', 'c_proj'] };
+    for (const [name, json] of Object.entries({ recent, minimal })) {
+      const dir = join(tmp, `config-${name}`);
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'adapter_config.json'), JSON.stringify(json));
+      await copyFile(join(fx.dir, 'adapter_model.safetensors'), join(dir, 'adapter_model.safetensors'));
+      const model = track(await loadTinyModel());
+      const c = await loadAdapter(model, dir);
+      expect(c.fan_in_fan_out, name).toBe(true);
+      expectClose(
+        evalView(model, fx.meta.ids, fx.meta.vocab_subset).l,
+        tensorOf(fx.expected, 'logits_lse').data,
+        { rtol: 1e-5, atol: 5e-5 },
+        name,
+      );
+    }
+  });
+
   it('refuses an adapter for another width, naming the key and both shapes', async () => {
     const base = await readConfig(join(FIXTURES, 'gpt2-tiny', 'config.json'));
     const wider = track(GPT2.fromConfig({ ...base, n_embd: 16 }));
@@ -250,6 +287,10 @@ describe('loadAdapter', () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ ...cfg, peft_type: 'IA3' }, /adapter_config\.json: peft_type is 'IA3'; only LORA/],
       [{ ...cfg, use_dora: true }, /DoRA adapters \(use_dora: true\) are not supported/],
+      [
+        { ...cfg, alora_invocation_tokens: [1, 2] },
+        /activated LoRA \(alora_invocation_tokens\) is not supported/,
+      ],
       [{ ...cfg, r: -1 }, /adapter_config\.json: r must be a positive integer, got -1/],
       [{ ...cfg, bias: 'some' }, /adapter_config\.json: bias must be/],
       [{ ...cfg, r: 8 }, /lora_A\.weight has shape \[4, 8\], expected \[8, 8\]/],
