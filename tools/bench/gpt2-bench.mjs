@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // GPT-2 124M-shape benchmark of @atelier/gpt2 beside PyTorch CPU (tools/bench/gpt2-torch.py), in one run:
 //  - forward tokens/s at B=1, T=128 (evaluation mode);
-//  - one training step tokens/s at B=1, T=128 (loss, gradients of every parameter, AdamW update);
+//  - loss + gradients tokens/s, and one training step (loss, gradients, Adam update) at B=1, T=128;
 //  - greedy generation tokens/s with the KV cache (16-token prompt, 64 new tokens);
 //  - peak RSS of each (every measurement runs in its own process, for both sides).
 // Random weights (GPT-2 init), the same shapes on both sides. PyTorch runs with torch.set_num_threads(1) and
@@ -19,7 +19,7 @@ const S = quick
   ? { V: 1000, P: 128, C: 64, L: 2, H: 4, T: 32, NEW: 8, PROMPT: 8 }
   : { V: 50257, P: 1024, C: 768, L: 12, H: 12, T: 128, NEW: 64, PROMPT: 16 };
 // ATELIER_BENCH_MODES=forward,generate runs a subset
-const MODES = (process.env.ATELIER_BENCH_MODES ?? 'forward,train,generate').split(',');
+const MODES = (process.env.ATELIER_BENCH_MODES ?? 'forward,grad,train,generate').split(',');
 
 async function median(fn, reps = 3, warmup = 1) {
   const runs = [];
@@ -53,6 +53,13 @@ async function worker(mode) {
       const logits = model.forward(ids);
       await logits.data();
       logits.dispose();
+    });
+  } else if (mode === 'grad') {
+    const vars = model.parameters().map((p) => p.variable);
+    ms = await median(async () => {
+      const { value, grads } = tf.variableGrads(() => model.loss(ids), vars);
+      await value.data();
+      tf.dispose([value, grads]);
     });
   } else if (mode === 'train') {
     // dropout off on both sides (the PyTorch peer has none)
@@ -114,6 +121,7 @@ async function main() {
   const f = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
   const label = {
     forward: `forward, B=1 T=${S.T}`,
+    grad: `loss + gradients of every parameter, B=1 T=${S.T}`,
     train: `training step (loss + grads + AdamW), B=1 T=${S.T}`,
     generate: `greedy generation with KV cache (${S.PROMPT}-token prompt, ${S.NEW} new)`,
   };

@@ -1,7 +1,7 @@
 """PyTorch CPU peer for tools/bench/gpt2-bench.mjs: the same GPT-2 (HF semantics, float32, random weights),
 the same shapes and the same measurements, one mode per process so that peak RSS belongs to that mode.
 
-Usage: OPENBLAS_NUM_THREADS=2 /usr/bin/python3 tools/bench/gpt2-torch.py forward|train|generate [--quick]
+Usage: OPENBLAS_NUM_THREADS=2 /usr/bin/python3 tools/bench/gpt2-torch.py forward|grad|train|generate [--quick]
 Prints one JSON line: {"mode", "tokens_per_s", "ms", "peak_rss_mb", "threads"}.
 """
 
@@ -96,6 +96,16 @@ def main():
     if mode == 'forward':
         with torch.no_grad():
             ms = median_ms(lambda: model(ids))
+        tokens = c['T']
+    elif mode == 'grad':
+
+        def grad():
+            logits, _ = model(ids)
+            loss = F.cross_entropy(logits[0, :-1], ids[0, 1:])
+            model.zero_grad(set_to_none=True)
+            loss.backward()
+
+        ms = median_ms(grad)
         tokens = c['T']
     elif mode == 'train':
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
