@@ -27,4 +27,5 @@ export {
   ModuleList,
   Transformer,
 } from './modules.js';
+export { downloadModel, MODEL_FILES, readModelDirectory, resolveModelDirectory } from './pretrained.js';
 export { expectedShapes, toHubKey } from './weights.js';
