@@ -2,6 +2,8 @@
 // and random tokens. Pair with tools/reference/native_gpt2_torch.py for the PyTorch side.
 //   node tools/bench/native-run.mjs tools/bench/native-gpt2.ts --preset gpt2 --batch 1 --seq 128 --steps 5
 //   … --profile   print the kernels that take the time in one training step
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { GPT2 } from '@atelier/gpt2';
 import { initBackend, tf } from '@atelier/tensor';
 // Until @atelier/tensor's index re-exports them (its owner is wiring them in): the native backend's own entry.
@@ -18,6 +20,7 @@ const T = Number(arg('seq', '128'));
 const steps = Number(arg('steps', '5'));
 const backend = arg('backend', 'native') as 'native';
 const profile = process.argv.includes('--profile');
+const withTorch = !process.argv.includes('--no-torch');
 
 let peakRss = 0;
 const sampleRss = () => {
@@ -60,9 +63,13 @@ function forward(): void {
   logits.dataSync();
   logits.dispose();
 }
+let cpuSeconds = 0; // process CPU time of the last timed call (all threads)
 const time = (f: () => unknown) => {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   f();
+  const c = process.cpuUsage(c0);
+  cpuSeconds = (c.user + c.system) / 1e6;
   return (performance.now() - t0) / 1000;
 };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -72,11 +79,17 @@ console.error(
 );
 time(forward); // warm-up
 const fwd: number[] = [];
-for (let i = 0; i < steps; i++) fwd.push(time(forward));
+const fwdCpu: number[] = [];
+for (let i = 0; i < steps; i++) {
+  fwd.push(time(forward));
+  fwdCpu.push(cpuSeconds);
+}
 time(trainStep);
 const train: number[] = [];
+const trainCpu: number[] = [];
 for (let i = 0; i < steps; i++) {
   train.push(time(trainStep));
+  trainCpu.push(cpuSeconds);
   process.stderr.write(`\rtrain step ${i + 1}/${steps}: ${train[i].toFixed(2)} s`);
 }
 process.stderr.write('\n');
@@ -118,14 +131,45 @@ if (profile) {
   profileOnce('train step', trainStep);
 }
 clearInterval(timer);
-const result = {
-  backend: info.name,
-  preset,
+const ours = {
+  impl: `${info.name} (Atelier)`,
   params: model.parameterCount(),
-  B,
-  T,
   forwardTokPerS: (B * T) / median(fwd),
   trainTokPerS: (B * T) / median(train),
+  forwardCpuS: median(fwdCpu),
+  trainCpuS: median(trainCpu),
   peakRssMiB: Math.round(peakRss / 2 ** 20),
 };
-console.log(JSON.stringify(result));
+console.log(JSON.stringify({ preset, B, T, ...ours }));
+model.dispose();
+opt.dispose();
+
+if (withTorch) {
+  // Same model shape, same run (after ours, so the two never share the cores).
+  const c = model.config;
+  const cfg = { n_embd: c.n_embd, n_layer: c.n_layer, n_head: c.n_head, vocab_size: c.vocab_size };
+  const python = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+  console.error('PyTorch reference …');
+  const py = spawnSync(
+    python,
+    [
+      'tools/reference/native-gpt2-torch.py',
+      JSON.stringify({ ...cfg, n_positions: c.n_positions, B, T, steps }),
+    ],
+    { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '2', OMP_NUM_THREADS: '1' } },
+  );
+  if (py.status !== 0) {
+    console.error(`PyTorch reference failed: ${py.stderr.trim().split('\n').slice(-2).join(' ')}`);
+  } else {
+    const torch = JSON.parse(py.stdout.trim().split('\n').pop() ?? '{}');
+    console.log(JSON.stringify({ preset, B, T, ...torch }));
+    const row = (label: string, a: number, b: number, digits = 1) =>
+      `| ${label} | ${a.toFixed(digits)} | ${b.toFixed(digits)} | ${(a / b).toFixed(2)}× |`;
+    console.log(`\n${preset} B=${B} T=${T} — ${ours.impl} vs ${torch.impl}\n`);
+    console.log('| metric | Atelier native | PyTorch | ratio |\n|---|---|---|---|');
+    console.log(row('forward tokens/s', ours.forwardTokPerS, torch.forwardTokPerS));
+    console.log(row('training tokens/s (full, AdamW)', ours.trainTokPerS, torch.trainTokPerS));
+    console.log(row('CPU-seconds per training step (lower is better)', ours.trainCpuS, torch.trainCpuS, 2));
+    console.log(row('peak RSS MiB', ours.peakRssMiB, torch.peakRssMiB, 0));
+  }
+}

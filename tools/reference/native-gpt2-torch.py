@@ -92,16 +92,18 @@ def main():
         opt.step()
 
     def median_time(f):
+        """Median wall seconds and median process CPU seconds (all threads) per call."""
         f()  # warm-up
-        ts = []
+        ts, cs = [], []
         for _ in range(steps):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             f()
             ts.append(time.perf_counter() - t0)
-        return sorted(ts)[len(ts) // 2]
+            cs.append(time.process_time() - c0)
+        return sorted(ts)[len(ts) // 2], sorted(cs)[len(cs) // 2]
 
-    fwd = median_time(forward)
-    tr = median_time(train)
+    fwd, fwd_cpu = median_time(forward)
+    tr, tr_cpu = median_time(train)
     params = sum(p.numel() for p in model.parameters())
     print(
         json.dumps(
@@ -110,6 +112,8 @@ def main():
                 "params": params,
                 "forwardTokPerS": B * T / fwd,
                 "trainTokPerS": B * T / tr,
+                "forwardCpuS": fwd_cpu,
+                "trainCpuS": tr_cpu,
                 "peakRssMiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             }
         )

@@ -19,7 +19,7 @@ export interface NativeInfo {
   simdMax: string;
   /** Threads in the addon's pool (caller included). */
   threads: number;
-  /** SGEMM micro-kernel, e.g. "avx512 6x64". */
+  /** SGEMM micro-kernel, e.g. "avx512 4x96". */
   gemmKernel: string;
   /** Path of the loaded .node file. */
   path: string;
