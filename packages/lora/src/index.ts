@@ -43,6 +43,7 @@ export {
   mergeAdapter,
   mergeAndUnload,
   mergedAdapters,
+  safeMergeAdapter,
   setActiveAdapter,
   type TrainableReport,
   trainableParameters,

@@ -140,22 +140,27 @@ export class LoraLayer implements Conv1DAdapter {
     return tf.tidy(() => tf.mul(tf.matMul(w.A, w.B, true, true), w.scaling) as tf.Tensor2D); // Aᵀ·Bᵀ = (B·A)ᵀ
   }
 
-  /**
-   * Folds adapters into the Conv1D weight: W += ΔW. With `safe`, the merged weight is checked for NaN/Inf before
-   * it is written (PEFT safe_merge).
-   */
-  merge(adapters: string[], safe = false): void {
+  /** Folds adapters into the Conv1D weight: W += ΔW (PEFT merge). */
+  merge(adapters: string[]): void {
     for (const name of adapters) {
       if (this.merged.includes(name) || !this.adapters.has(name)) continue;
-      tf.tidy(() => {
-        const next = tf.add(this.conv.weight, this.deltaWeight(name));
-        if (safe && !tf.all(tf.isFinite(next)).dataSync()[0]) {
-          throw new Error(`merging adapter '${name}' into ${this.name} gives NaN or Inf weights; not merged`);
-        }
-        this.conv.weight.assign(next);
-      });
+      tf.tidy(() => this.conv.weight.assign(tf.add(this.conv.weight, this.deltaWeight(name))));
       this.merged.push(name);
     }
+  }
+
+  /** Whether W + ΔW of these adapters is finite everywhere (PEFT safe_merge's check); reads back one boolean. */
+  async mergeIsFinite(adapters: string[]): Promise<boolean> {
+    const todo = adapters.filter((n) => !this.merged.includes(n) && this.adapters.has(n));
+    if (todo.length === 0) return true;
+    const ok = tf.tidy(() => {
+      let next: tf.Tensor = this.conv.weight;
+      for (const n of todo) next = tf.add(next, this.deltaWeight(n));
+      return tf.all(tf.isFinite(next));
+    });
+    const v = (await ok.data())[0];
+    ok.dispose();
+    return v !== 0;
   }
 
   /** Undoes {@link merge} (W −= ΔW), most recently merged first. */

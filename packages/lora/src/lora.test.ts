@@ -15,6 +15,7 @@ import {
   mergeAdapter,
   mergeAndUnload,
   mergedAdapters,
+  safeMergeAdapter,
   setActiveAdapter,
   withAdaptersDisabled,
 } from './lora.js';
@@ -382,6 +383,26 @@ describe('several adapters on one base model', () => {
     deleteAdapter(model, 'b'); // 'a' keeps its modules_to_save copies until the model goes
     model.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('safeMergeAdapter merges finite updates and refuses NaN/Inf ones without touching any weight', async () => {
+    const model = track(GPT2.fromConfig(small, { seed: 6 }));
+    applyLora(model, { target_modules: ['c_attn'], init_lora_weights: false }, { adapterName: 'ok' });
+    applyLora(model, { target_modules: ['c_attn'], init_lora_weights: false }, { adapterName: 'bad' });
+    const weight = (i: number) =>
+      model.parameters().find((p) => p.name === `transformer.h.${i}.attn.c_attn.weight`)
+        ?.variable as tf.Variable;
+    const before = [0, 1, 2].map((i) => valuesOf(weight(i)));
+    const badB = model.parameters().find((p) => p.name === 'transformer.h.2.attn.c_attn.lora_B.bad.weight');
+    badB?.variable.assign(tf.fill(badB.variable.shape, Number.POSITIVE_INFINITY));
+    await expect(safeMergeAdapter(model, { adapterNames: ['ok', 'bad'] })).rejects.toThrow(
+      /merging adapter\(s\) ok, bad into transformer\.h\.2\.attn\.c_attn gives NaN or Inf weights; nothing merged/,
+    );
+    expect(mergedAdapters(model)).toEqual([]);
+    [0, 1, 2].forEach((i) => expect(Array.from(valuesOf(weight(i)))).toEqual(Array.from(before[i])));
+    await safeMergeAdapter(model, { adapterNames: ['ok'] });
+    expect(mergedAdapters(model)).toEqual(['ok']);
+    expect(valuesOf(weight(0)).some((v, j) => v !== before[0][j])).toBe(true);
   });
 
   it('mergeAndUnload leaves a plain GPT-2 with the adapter folded in', async () => {

@@ -336,8 +336,13 @@ export function deleteAdapter(model: GPT2, adapterName: string): void {
 export interface MergeOptions {
   /** Adapters to merge (default: the active ones). */
   adapterNames?: string[];
-  /** Check the merged weights for NaN/Inf before writing them (PEFT safe_merge). */
-  safeMerge?: boolean;
+}
+
+function mergeTargets(model: GPT2, options: MergeOptions): { state: LoraState; names: string[] } {
+  const state = loraState(model);
+  const names = options.adapterNames ?? state.active;
+  for (const n of names) adapterConfig(model, n);
+  return { state, names };
 }
 
 /**
@@ -346,15 +351,26 @@ export interface MergeOptions {
  * {@link unmergeAdapter}.
  */
 export function mergeAdapter(model: GPT2, options: MergeOptions = {}): void {
-  const state = loraState(model);
-  const names = options.adapterNames ?? state.active;
-  for (const n of names) adapterConfig(model, n);
+  const { state, names } = mergeTargets(model, options);
+  for (const layer of state.layers.values()) layer.merge(names.filter((n) => layer.adapters.has(n)));
+}
+
+/**
+ * {@link mergeAdapter} after checking every merged weight for NaN/Inf (PEFT safe_merge), all or nothing: when a
+ * layer would not be finite nothing is merged and the error names the layer. Async because it reads the check
+ * back from the device (works on WebGPU, where synchronous reads are unavailable).
+ */
+export async function safeMergeAdapter(model: GPT2, options: MergeOptions = {}): Promise<void> {
+  const { state, names } = mergeTargets(model, options);
   for (const layer of state.layers.values()) {
-    layer.merge(
-      names.filter((n) => layer.adapters.has(n)),
-      options.safeMerge ?? false,
-    );
+    const mine = names.filter((n) => layer.adapters.has(n));
+    if (!(await layer.mergeIsFinite(mine))) {
+      throw new Error(
+        `merging adapter(s) ${mine.join(', ')} into ${layer.name} gives NaN or Inf weights; nothing merged`,
+      );
+    }
   }
+  mergeAdapter(model, options);
 }
 
 /** Subtracts merged adapters from the base weights again (PEFT unmerge_adapter). */
