@@ -3,7 +3,7 @@ import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { downloadUrl, HubError, hubDownload, hubFileExists, isHubId, snapshotDownload } from './index.js';
 
@@ -301,5 +301,14 @@ describe('isHubId', () => {
     for (const id of ['gpt2', 'openai-community/gpt2', 'org/model.v1_2']) expect(isHubId(id), id).toBe(true);
     for (const p of ['./gpt2', '/models/gpt2', '~/gpt2', 'a/b/c', 'C:\\models', '..', ''])
       expect(isHubId(p), p).toBe(false);
+    // An existing local path is not a hub id even when it looks like one.
+    const local = mkdtempSync(join(process.cwd(), 'hubid-'));
+    const name = basename(local);
+    try {
+      expect(isHubId(name)).toBe(false);
+    } finally {
+      rmSync(local, { recursive: true, force: true });
+    }
+    expect(isHubId(name)).toBe(true);
   });
 });

@@ -54,16 +54,25 @@ export function hubCacheDir(options: HubOptions = {}): string {
   );
 }
 
-/** True for `org/name` or `name` hub ids; false for local paths (`./x`, `/x`, `C:\x`, `~/x`, `a/b/c`). */
-export function isHubId(s: string): boolean {
+/** Syntax of a hub model id: `name` or `org/name`. */
+function looksLikeRepoId(s: string): boolean {
   if (s === '' || s.startsWith('.') || s.startsWith('/') || s.startsWith('~') || s.includes('\\'))
     return false;
   if (/^[a-zA-Z]:/.test(s)) return false;
   return /^[A-Za-z0-9][\w.-]*(\/[A-Za-z0-9][\w.-]*)?$/.test(s) && !s.includes('--') && !s.endsWith('.');
 }
 
+/**
+ * True for `org/name` or `name` hub ids; false for local paths (`./x`, `/x`, `C:\x`, `~/x`, `a/b/c`) and for
+ * anything that exists on disk (a local `checkpoints/run1` wins over a hub id of the same name, as in
+ * transformers' `from_pretrained`).
+ */
+export function isHubId(s: string): boolean {
+  return looksLikeRepoId(s) && !existsSync(s);
+}
+
 function checkRepoId(repoId: string): void {
-  if (!isHubId(repoId)) {
+  if (!looksLikeRepoId(repoId)) {
     throw new HubError(
       `invalid Hugging Face repo id ${JSON.stringify(repoId)}: expected "name" or "org/name"`,
       repoId,
