@@ -352,6 +352,19 @@ for (const backend of backends) {
                 `ta=${ta} tb=${tb} batch=${batch}`,
               );
             }
+        // LM-head shape: a small a against a large bᵀ (on wasm this takes the (b·aᵀ)ᵀ route).
+        {
+          const [m, k, n] = [3, 13, 97];
+          const x = randn(m * k, 16);
+          const w = randn(n * k, 17);
+          const want = new Float64Array(m * n);
+          for (let i = 0; i < m; i++)
+            for (let j = 0; j < n; j++)
+              for (let p = 0; p < k; p++) want[i * n + j] += x[i * k + p] * w[j * k + p];
+          const got = matmul(tf.tensor2d(f32(x), [m, k]), tf.tensor2d(f32(w), [n, k]), false, true);
+          expect(got.shape).toEqual([m, n]);
+          expectClose(await got.data(), want, tolerance, tolerance, 'a·bᵀ with a large b');
+        }
         // tf.fused.matMul (tfjs's _FusedMatMul) with bias and relu, every transpose combination.
         const bias = randn(N, 15);
         for (const ta of [false, true])

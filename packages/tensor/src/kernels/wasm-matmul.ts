@@ -55,6 +55,30 @@ function wrap(name: string): void {
       temps.push(out);
       return out;
     };
+    const plain = (x: tf.TensorInfo, y: tf.TensorInfo) =>
+      original.kernelFunc({
+        ...args,
+        inputs: { ...args.inputs, a: x, b: y },
+        attrs: { ...args.attrs, transposeA: false, transposeB: false },
+      }) as tf.TensorInfo;
+    if (name === 'BatchMatMul' && attrs.transposeB && a.shape.length === 2 && b.shape.length === 2) {
+      // XNNPACK packs its right operand. When b is large (the LM head: x·wteᵀ with wte [50257, 768]), compute
+      // (a·bᵀ) = (b·aᵀ)ᵀ instead: pack the small aᵀ and transpose the output rather than b.
+      const sizeA = a.shape[0] * a.shape[1];
+      const sizeB = b.shape[0] * b.shape[1];
+      const sizeOut = (attrs.transposeA ? a.shape[1] : a.shape[0]) * b.shape[0];
+      const direct = (attrs.transposeA ? sizeA : 0) + 2 * sizeB;
+      const swapped = (attrs.transposeA ? 0 : sizeA) + sizeA + sizeOut;
+      if (swapped < direct) {
+        const aT = attrs.transposeA ? a : swapLast(a); // [K, M]
+        const product = plain(b, aT); // [N, M]
+        temps.push(product);
+        const out = swapLast(product);
+        temps.pop(); // the result itself is not a temporary
+        for (const t of temps) backend.disposeData(t.dataId);
+        return out;
+      }
+    }
     const a2 = attrs.transposeA ? swapLast(a) : a;
     const b2 = attrs.transposeB ? swapLast(b) : b;
     const out = original.kernelFunc({
