@@ -399,7 +399,7 @@ describe('several adapters on one base model', () => {
       /merging adapter\(s\) ok, bad into transformer\.h\.2\.attn\.c_attn gives NaN or Inf weights; nothing merged/,
     );
     expect(mergedAdapters(model)).toEqual([]);
-    [0, 1, 2].forEach((i) => expect(Array.from(valuesOf(weight(i)))).toEqual(Array.from(before[i])));
+    for (const i of [0, 1, 2]) expect(Array.from(valuesOf(weight(i)))).toEqual(Array.from(before[i]));
     await safeMergeAdapter(model, { adapterNames: ['ok'] });
     expect(mergedAdapters(model)).toEqual(['ok']);
     expect(valuesOf(weight(0)).some((v, j) => v !== before[0][j])).toBe(true);
