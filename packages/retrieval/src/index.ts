@@ -66,6 +66,8 @@ export {
 } from './safetensors.js';
 export { type OffsetTokenizer, type SpanTokenizer, spanTokenizer, wordSpanTokenizer } from './spans.js';
 export {
+  type BuildIndexOptions,
+  buildIndex,
   parseChunksJsonl,
   RetrievalIndex,
   type SearchMode,

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunkDocuments } from './chunk.js';
 import { SentenceEmbedder } from './embedder.js';
 import { wordSpanTokenizer } from './spans.js';
-import { RetrievalIndex } from './store.js';
+import { buildIndex, RetrievalIndex } from './store.js';
 
 const FIXTURE = new URL('../../../tools/reference/fixtures/bert-tiny/', import.meta.url).pathname;
 
@@ -122,6 +122,35 @@ describe('RetrievalIndex', () => {
     await loaded.add(chunks.slice(3, 4));
     await loaded.save(dir); // overwrites the debris as generation 2
     expect((await RetrievalIndex.load(dir)).size).toBe(4);
+  });
+
+  it('buildIndex resumes an interrupted run and ends equal to a one-go build', async () => {
+    const dir = join(tmp, 'resume');
+    const realEmbed = embedder.embed.bind(embedder);
+    let calls = 0;
+    embedder.embed = async (...args: Parameters<SentenceEmbedder['embed']>) => {
+      if (++calls === 3) throw new Error('killed');
+      return realEmbed(...args);
+    };
+    try {
+      await expect(buildIndex(dir, chunks, { embedder, saveEvery: 3 })).rejects.toThrow('killed');
+    } finally {
+      embedder.embed = realEmbed;
+    }
+    expect((await RetrievalIndex.load(dir, { embedder })).size).toBe(6); // two slices of 3 were saved
+    const resumed = await buildIndex(dir, chunks, { embedder, saveEvery: 3 });
+    expect(resumed.chunks.map((c) => c.id)).toEqual(chunks.map((c) => c.id));
+    const whole = new RetrievalIndex({ embedder });
+    await whole.add(chunks);
+    for (const mode of ['bm25', 'dense'] as const) {
+      const a = await (await RetrievalIndex.load(dir, { embedder })).search('Who founded Marvel?', {
+        mode,
+        k: 3,
+      });
+      const b = await whole.search('Who founded Marvel?', { mode, k: 3 });
+      expect(a.map((h) => h.chunk.id)).toEqual(b.map((h) => h.chunk.id));
+      for (const [i, h] of a.entries()) expect(h.score).toBeCloseTo(b[i].score, 6);
+    }
   });
 
   it('names the file and line of a bad chunk', async () => {
