@@ -2,7 +2,14 @@ import { tf } from '@atelier/tensor';
 
 /** Global L2 norm of all gradients, sqrt(Σ‖g‖²), as a scalar tensor (one read-back per step). */
 export function globalNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
-  return tf.tidy(() => tf.sqrt(tf.addN([...grads].map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+  return tf.tidy(() => {
+    // ‖g‖² as a [1,n]·[n,1] dot product: one pass in the backend's matmul, no squared temporary.
+    const squares = [...grads].map((g) => {
+      const flat = tf.reshape(g, [1, -1]);
+      return tf.reshape(tf.matMul(flat, flat, false, true), []);
+    });
+    return tf.sqrt(squares.length === 1 ? squares[0] : tf.addN(squares)) as tf.Scalar;
+  });
 }
 
 /**

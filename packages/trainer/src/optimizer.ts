@@ -72,20 +72,25 @@ export class AdamW {
     const { beta1, beta2, epsilon, weightDecay } = this.o;
     const bc1 = 1 - beta1 ** this.t;
     const bc2 = 1 - beta2 ** this.t;
+    // torch: p -= (lr/bc1) · m / (sqrt(v)/sqrt(bc2) + eps)  ==  p -= (lr·sqrt(bc2)/bc1) · m / (sqrt(v) + eps·sqrt(bc2))
+    const stepSize = (lr * Math.sqrt(bc2)) / bc1;
+    const epsHat = epsilon * Math.sqrt(bc2);
+    // The gradient scale folds into the moment coefficients: no scaled copy of g.
+    const cm = (1 - beta1) * gradScale;
+    const cv = (1 - beta2) * gradScale * gradScale;
     tf.tidy(() => {
       for (const [name, p] of this.params) {
-        const raw = grads.get(name);
-        if (!raw) continue;
-        const g = gradScale === 1 ? raw : tf.mul(raw, gradScale);
+        const g = grads.get(name);
+        if (!g) continue;
         const m = this.m.get(name) as tf.Variable;
         const v = this.v.get(name) as tf.Variable;
-        const mNew = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
-        const vNew = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
+        const mNew = tf.add(tf.mul(m, beta1), tf.mul(g, cm));
+        const vNew = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), cv));
         m.assign(mNew);
         v.assign(vNew);
         const decayed = this.decayMask.get(name) && weightDecay > 0 ? tf.mul(p, 1 - lr * weightDecay) : p;
-        const update = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), epsilon));
-        p.assign(tf.sub(decayed, tf.mul(update, lr)));
+        const update = tf.div(mNew, tf.add(tf.sqrt(vNew), epsHat));
+        p.assign(tf.sub(decayed, tf.mul(update, stepSize)));
       }
     });
   }
