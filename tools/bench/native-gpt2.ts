@@ -97,17 +97,20 @@ sampleRss();
 /** Wall time per kernel during one call of f: every kernel of the active backend wrapped with a timer. */
 function profileOnce(label: string, f: () => unknown): void {
   const name = tf.getBackend();
-  const spent = new Map<string, { ms: number; calls: number }>();
+  const spent = new Map<string, { ms: number; cpuMs: number; calls: number }>();
   const configs = tf.getKernelsForBackend(name);
   for (const k of configs) {
     tf.unregisterKernel(k.kernelName, name);
     tf.registerKernel({
       ...k,
       kernelFunc: (args) => {
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
         const out = k.kernelFunc(args);
-        const e = spent.get(k.kernelName) ?? { ms: 0, calls: 0 };
+        const e = spent.get(k.kernelName) ?? { ms: 0, cpuMs: 0, calls: 0 };
         e.ms += performance.now() - t0;
+        const c = process.cpuUsage(c0);
+        e.cpuMs += (c.user + c.system) / 1000;
         e.calls++;
         spent.set(k.kernelName, e);
         return out;
@@ -115,15 +118,19 @@ function profileOnce(label: string, f: () => unknown): void {
     });
   }
   const totalMs = time(f) * 1000;
+  const totalCpuMs = cpuSeconds * 1000;
   for (const k of configs) {
     tf.unregisterKernel(k.kernelName, name);
     tf.registerKernel(k);
   }
   const inKernels = [...spent.values()].reduce((a, b) => a + b.ms, 0);
-  console.error(`${label}: ${totalMs.toFixed(0)} ms, in kernels ${inKernels.toFixed(0)} ms:`);
-  for (const [k, e] of [...spent].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12))
+  const inKernelsCpu = [...spent.values()].reduce((a, b) => a + b.cpuMs, 0);
+  console.error(
+    `${label}: ${totalMs.toFixed(0)} ms wall (${totalCpuMs.toFixed(0)} ms CPU), in kernels ${inKernels.toFixed(0)} ms wall (${inKernelsCpu.toFixed(0)} ms CPU):`,
+  );
+  for (const [k, e] of [...spent].sort((a, b) => b[1].cpuMs - a[1].cpuMs).slice(0, 14))
     console.error(
-      `  ${k.padEnd(26)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.calls).padStart(5)} calls  ${((100 * e.ms) / totalMs).toFixed(1)}%`,
+      `  ${k.padEnd(26)} ${e.ms.toFixed(1).padStart(8)} ms wall ${e.cpuMs.toFixed(1).padStart(8)} ms CPU ${String(e.calls).padStart(5)} calls`,
     );
 }
 if (profile) {

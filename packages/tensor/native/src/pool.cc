@@ -78,9 +78,14 @@ class Pool {
     in_task = true;
     drain(gen, 0);
     in_task = false;
-    for (int spins = 0; done_.load(std::memory_order_acquire) != ntasks; ++spins) {
-      if (spins < 4000) cpu_relax();
-      else std::this_thread::yield();
+    // Tasks claimed by workers may still be running: spin briefly, then sleep until the last one ends
+    // (on a busy machine a descheduled worker would otherwise make this thread burn its core waiting).
+    for (int spins = 0; spins < 4000 && done_.load(std::memory_order_acquire) != ntasks; ++spins) cpu_relax();
+    if (done_.load(std::memory_order_acquire) != ntasks) {
+      std::unique_lock<std::mutex> lock(done_mu_);
+      waiting_.store(true, std::memory_order_seq_cst);
+      done_cv_.wait(lock, [&] { return done_.load(std::memory_order_acquire) == ntasks; });
+      waiting_.store(false, std::memory_order_relaxed);
     }
   }
 
@@ -94,7 +99,11 @@ class Pool {
       if (t >= static_cast<uint32_t>(ntasks_)) return;
       if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) continue;
       (*job_)(static_cast<int>(t), tid);
-      done_.fetch_add(1, std::memory_order_acq_rel);
+      if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == ntasks_ && tid != 0 &&
+          waiting_.load(std::memory_order_seq_cst)) {
+        std::lock_guard<std::mutex> lock(done_mu_);  // the caller is (about to be) asleep: wake it
+        done_cv_.notify_one();
+      }
     }
   }
 
@@ -142,6 +151,9 @@ class Pool {
   std::condition_variable cv_;
   std::atomic<uint64_t> state_{0};
   std::atomic<int> done_{0};
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  std::atomic<bool> waiting_{false};
   std::atomic<bool> quit_{false};
   int ntasks_ = 0;
   const std::function<void(int, int)>* job_ = nullptr;
