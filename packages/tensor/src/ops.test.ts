@@ -352,6 +352,32 @@ for (const backend of backends) {
                 `ta=${ta} tb=${tb} batch=${batch}`,
               );
             }
+        // x [2, 3, K] · W (one shared weight; on wasm one 2-D product over the flattened batch), and its gradient.
+        {
+          const xs = randn(2 * 3 * K, 18);
+          const W = randn(K * N, 19);
+          const want = new Float64Array(2 * 3 * N);
+          for (let r = 0; r < 6; r++)
+            for (let j = 0; j < N; j++)
+              for (let p = 0; p < K; p++) want[r * N + j] += xs[r * K + p] * W[p * N + j];
+          const x3 = tf.tensor3d(f32(xs), [2, 3, K]);
+          const got = matmul(x3, tf.tensor2d(f32(W), [K, N]));
+          expect(got.shape).toEqual([2, 3, N]);
+          expectClose(await got.data(), want, tolerance, tolerance, 'x[2,3,K]·W');
+          const Wt = new Float64Array(N * K);
+          for (let p = 0; p < K; p++) for (let j = 0; j < N; j++) Wt[j * K + p] = W[p * N + j];
+          const gotT = matmul(x3, tf.tensor2d(f32(Wt), [N, K]), false, true);
+          expectClose(await gotT.data(), want, tolerance, tolerance, 'x[2,3,K]·Wᵀ');
+          const G = randn(2 * 3 * N, 20);
+          const dW = tf.grad((w: tf.Tensor) => tf.sum(tf.mul(matmul(x3, w), tf.tensor3d(f32(G), [2, 3, N]))))(
+            tf.tensor2d(f32(W), [K, N]),
+          );
+          const wantDW = new Float64Array(K * N);
+          for (let r = 0; r < 6; r++)
+            for (let p = 0; p < K; p++)
+              for (let j = 0; j < N; j++) wantDW[p * N + j] += xs[r * K + p] * G[r * N + j];
+          expectClose(await dW.data(), wantDW, 1e-4, 1e-4, 'd/dW of x[2,3,K]·W');
+        }
         // LM-head shape: a small a against a large bᵀ (on wasm this takes the (b·aᵀ)ᵀ route).
         {
           const [m, k, n] = [3, 13, 97];

@@ -298,6 +298,36 @@ function registerGradients(): void {
   for (const g of grads) {
     if (!tf.getGradient(g.kernelName)) tf.registerGradient(g);
   }
+  // Replaces tfjs 4.22's BatchMatMul gradient, which forgets to sum over broadcast batch dimensions
+  // (x [B,T,C] · W [C,N] fails with "gradient of input 'b' has shape [B,C,N]").
+  tf.registerGradient({
+    kernelName: 'BatchMatMul',
+    inputsToSave: ['a', 'b'],
+    gradFunc: (dy, saved, attrs) => {
+      const [a, b] = saved;
+      const d = first(dy);
+      const { transposeA: ta, transposeB: tb } = attrs as { transposeA: boolean; transposeB: boolean };
+      const [da, db] =
+        !ta && !tb
+          ? [tf.matMul(d, b, false, true), tf.matMul(a, d, true, false)]
+          : !ta && tb
+            ? [tf.matMul(d, b, false, false), tf.matMul(d, a, true, false)]
+            : ta && !tb
+              ? [tf.matMul(b, d, false, true), tf.matMul(a, d, false, false)]
+              : [tf.matMul(b, d, true, true), tf.matMul(d, a, true, true)];
+      return { a: () => sumToShape(da, a.shape), b: () => sumToShape(db, b.shape) };
+    },
+  });
+}
+
+/** Sums a broadcast gradient back to `shape` (leading batch axes, and batch axes of size 1). */
+function sumToShape(g: Tensor, shape: number[]): Tensor {
+  if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
+  const lead = g.rank - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < g.rank - 2; i++)
+    if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
+  return tf.reshape(axes.length ? tf.sum(g, axes) : g, shape);
 }
 
 function first(dy: Tensor | Tensor[]): Tensor {

@@ -37,12 +37,27 @@ function wrap(name: string): void {
   const current = tf.getKernel(name, 'wasm');
   const transpose = tf.getKernel('Transpose', 'wasm');
   if (!current || !transpose || isWrapped(current)) return;
+  const reshapeKernel = tf.getKernel('Reshape', 'wasm');
+  if (!reshapeKernel) return;
   const original = stock.get(name) ?? current;
   const kernelFunc: tf.KernelFunc = (args) => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const attrs = args.attrs as { transposeA: boolean; transposeB: boolean };
-    if (!attrs.transposeA && !attrs.transposeB) return original.kernelFunc(args);
+    const batchA = a.shape.slice(0, -2).reduce((x, y) => x * y, 1);
+    const batchB = b.shape.slice(0, -2).reduce((x, y) => x * y, 1);
+    const inputs = args.inputs as Record<string, tf.TensorInfo | undefined>;
+    // x [..., M, K] · W [K, N] (one shared b): one 2-D product over the flattened batch (bias over N only).
+    const flatten =
+      batchA > 1 && batchB === 1 && !inputs.preluActivationWeights && (inputs.bias?.shape.length ?? 0) <= 1;
+    if (batchA * batchB > 1 && !flatten) return original.kernelFunc(args); // both batched: stock kernel
+    if (!attrs.transposeA && !attrs.transposeB && !flatten) return original.kernelFunc(args);
     const backend = args.backend as { disposeData(id: unknown): void };
+    const reshape = (t: tf.TensorInfo, shape: number[]) =>
+      reshapeKernel.kernelFunc({
+        inputs: { x: t },
+        backend: args.backend,
+        attrs: { shape },
+      }) as tf.TensorInfo;
     const temps: tf.TensorInfo[] = [];
     const swapLast = (t: tf.TensorInfo): tf.TensorInfo => {
       const perm = t.shape.map((_, i) => i);
@@ -81,6 +96,16 @@ function wrap(name: string): void {
     }
     const a2 = attrs.transposeA ? swapLast(a) : a;
     const b2 = attrs.transposeB ? swapLast(b) : b;
+    if (flatten) {
+      const [M, K] = a2.shape.slice(-2);
+      const N = b2.shape[b2.shape.length - 1];
+      const a2d = reshape(a2, [batchA * M, K]);
+      const b2d = reshape(b2, [K, N]);
+      const out2d = plain(a2d, b2d);
+      const out = reshape(out2d, [...a.shape.slice(0, -2), M, N]);
+      for (const t of [...temps, a2d, b2d, out2d]) backend.disposeData(t.dataId);
+      return out;
+    }
     const out = original.kernelFunc({
       ...args,
       inputs: { ...args.inputs, a: a2, b: b2 },
