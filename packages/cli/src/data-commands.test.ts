@@ -167,6 +167,15 @@ describe('collect reddit (loopback)', () => {
     const again = capture();
     expect(await main([...argv, '--json'], again.io)).toBe(0);
     expect(JSON.parse(again.out())).toMatchObject({ added: 0, alreadyPresent: 2 });
+    // The collected file is read as Reddit data (detected from its fields: post → question, top comment → answer).
+    const q = capture();
+    expect(
+      await main(['retrieve', 'neighbour', '--corpus', output, '-k', '1', '--json'], q.io),
+      q.err(),
+    ).toBe(0);
+    const hit = JSON.parse(q.out()).hits[0];
+    expect(hit.text).toContain('My neighbour');
+    expect(hit.text).toContain('Set a boundary.');
   });
 
   it('a subreddit that does not exist is a runtime error (exit 1, one line)', async () => {

@@ -38,7 +38,11 @@ export const PREPARED = { train: 'train.atds', validation: 'validation.atds', st
 /** Format of a data file, from its extension and (for .txt) a Project Gutenberg marker. */
 export function detectFormat(file: string): Exclude<DataFormat, 'auto'> {
   const ext = extname(file).toLowerCase();
-  if (ext === '.jsonl' || ext === '.ndjson') return 'jsonl';
+  if (ext === '.jsonl' || ext === '.ndjson') {
+    // Reddit rows (from `atelier collect reddit` or Pushshift) carry selftext / permalink fields.
+    const first = readFileSync(file, 'utf8').slice(0, 100_000).split('\n')[0] ?? '';
+    return /"(selftext|permalink|subreddit)"\s*:/.test(first) ? 'reddit' : 'jsonl';
+  }
   if (ext === '.csv' || ext === '.tsv') return 'csv';
   if (ext === '.json') return 'squad';
   if (ext === '.md' || ext === '.markdown') return 'markdown';
