@@ -82,28 +82,37 @@ describe.skipIf(!hasData)('LoRA through the CLI on a model fetched by hub id (lo
       '--backend',
       'cpu',
     ];
+    const trainArgs = (out: string) => [
+      'train',
+      '--model',
+      REPO,
+      '--lora',
+      '--lr',
+      '0.02',
+      '--steps',
+      '6',
+      '--eval-every',
+      '2',
+      '--checkpoint-every',
+      '2',
+      '--out',
+      out,
+      ...common,
+    ];
+    const losses = (out: string) =>
+      readMetrics(join(out, 'metrics.jsonl')).flatMap((r) => (r.type === 'train' ? [r.loss] : []));
+
+    // Interrupted after 3 logged steps (SIGINT), then resumed: the adapter and its optimizer state come back.
     const a = capture();
-    const code = await main(
-      [
-        'train',
-        '--model',
-        REPO,
-        '--lora',
-        '--lr',
-        '0.02',
-        '--steps',
-        '4',
-        '--eval-every',
-        '2',
-        '--checkpoint-every',
-        '2',
-        '--out',
-        run,
-        ...common,
-      ],
-      a.io,
-    );
-    expect(code, a.err()).toBe(0);
+    const poll = setInterval(() => {
+      if (readMetrics(join(run, 'metrics.jsonl')).filter((r) => r.type === 'train').length >= 3) {
+        clearInterval(poll);
+        process.emit('SIGINT');
+      }
+    }, 20);
+    const code = await main(trainArgs(run), a.io);
+    clearInterval(poll);
+    expect(code, a.err()).toBe(130);
     expect(a.err()).toMatch(/LoRA r=8 on c_attn: \d+ of \d+ parameters train \(\d\.\d+%\)/);
     expect(existsSync(join(root, 'cache'))).toBe(true); // downloaded into the cache
     const ckpts = readdirSync(join(run, 'checkpoints')).sort();
@@ -116,12 +125,18 @@ describe.skipIf(!hasData)('LoRA through the CLI on a model fetched by hub id (lo
     ]);
 
     const b = capture();
-    expect(await main(['resume', run, '--steps', '6', '--json'], b.io), b.err()).toBe(0);
+    expect(await main(['resume', run, '--json'], b.io), b.err()).toBe(0);
     const res = JSON.parse(b.out());
     expect(res.step).toBe(6);
     expect(
       readMetrics(join(run, 'metrics.jsonl')).flatMap((r) => (r.type === 'train' ? [r.step] : [])),
     ).toEqual([1, 2, 3, 4, 5, 6]);
+
+    // The same run uninterrupted gives exactly the same losses.
+    const straight = join(root, 'straight');
+    const s = capture();
+    expect(await main(trainArgs(straight), s.io), s.err()).toBe(0);
+    expect(losses(run)).toEqual(losses(straight));
 
     const merged = join(root, 'merged');
     const m = capture();
