@@ -126,7 +126,7 @@ async function main() {
     generate: `greedy generation with KV cache (${S.PROMPT}-token prompt, ${S.NEW} new)`,
   };
   console.log(
-    `GPT-2 ${quick ? 'QUICK (small shapes)' : '124M shape'} (n_embd ${S.C}, ${S.L} layers, vocab ${S.V}); Atelier backend: ${rows[0].a.backend}; PyTorch ${rows[0].t.torch} CPU, 1 intra-op thread, OPENBLAS_NUM_THREADS=2.\n`,
+    `GPT-2 ${quick ? 'QUICK (small shapes)' : '124M shape'} (n_embd ${S.C}, ${S.L} layers, vocab ${S.V}); PyTorch ${rows[0].t.torch} CPU, 1 intra-op thread, OPENBLAS_NUM_THREADS=2.\n`,
   );
   console.log(
     '| measurement | Atelier tok/s | PyTorch tok/s | Atelier / PyTorch | Atelier peak RSS | PyTorch peak RSS |',
@@ -134,7 +134,7 @@ async function main() {
   console.log('|---|---|---|---|---|---|');
   for (const { mode, a, t } of rows) {
     console.log(
-      `| ${label[mode]} | ${f(a.tokens_per_s)} | ${f(t.tokens_per_s)} | ${(a.tokens_per_s / t.tokens_per_s).toFixed(2)} | ${a.peak_rss_mb.toFixed(0)} MB | ${t.peak_rss_mb.toFixed(0)} MB |`,
+      `| ${label[mode]} | ${a.backend} | ${f(a.tokens_per_s)} | ${f(t.tokens_per_s)} | ${(a.tokens_per_s / t.tokens_per_s).toFixed(2)} | ${a.peak_rss_mb.toFixed(0)} MB | ${t.peak_rss_mb.toFixed(0)} MB |`,
     );
   }
   const train = rows.find((r) => r.mode === 'train');
