@@ -111,7 +111,7 @@ ${samples || '<p>No sample prompts configured.</p>'}
       var yv = y0 + (y1 - y0) * i / 4, xv = x0 + (x1 - x0) * i / 4;
       el('text', { x: L - 4, y: sy(yv) + 4, 'text-anchor': 'end', 'font-size': 10, fill: '#555' }, svg).textContent = nice(yv);
       el('line', { x1: L, y1: sy(yv), x2: W - R, y2: sy(yv), stroke: '#eee' }, svg);
-      el('text', { x: sx(xv), y: H - B + 14, 'text-anchor': 'middle', 'font-size': 10, fill: '#555' }, svg).textContent = nice(xv);
+      el('text', { x: sx(xv), y: H - B + 14, 'text-anchor': 'middle', 'font-size': 10, fill: '#555' }, svg).textContent = String(Math.round(xv));
     }
     el('text', { x: W - R, y: H - 2, 'text-anchor': 'end', 'font-size': 10, fill: '#555' }, svg).textContent = 'step';
     series.forEach(function (s) {
