@@ -218,6 +218,36 @@ for (const backend of backends) {
         );
       });
 
+      it('layerNorm and cross-entropy rows wider than a GPU workgroup (C=300, V=1000)', async () => {
+        const [N, C, V] = [3, 300, 1000];
+        const x = randn(N * C, 30, 2);
+        const g = randn(C, 31);
+        const b = randn(C, 32);
+        const y = layerNorm(tf.tensor2d(f32(x), [N, C]), tf.tensor1d(f32(g)), tf.tensor1d(f32(b)));
+        expectClose(await y.data(), lnRef(x, g, b, N, C, 1e-5), tolerance, tolerance, 'layerNorm');
+        const w = randn(N * C, 33);
+        const dx = tf.grad((t: tf.Tensor) =>
+          tf.sum(tf.mul(layerNorm(t, tf.tensor1d(f32(g)), tf.tensor1d(f32(b))), tf.tensor2d(f32(w), [N, C]))),
+        )(tf.tensor2d(f32(x), [N, C]));
+        const fd = fdGrad((v) => dot(lnRef(v, g, b, N, C, 1e-5), w), x.slice());
+        expectClose(await dx.data(), fd, 1e-4, 1e-3, 'layerNorm dx');
+        const logits = randn(N * V, 34, 4);
+        const targets = [5, 999, 0];
+        const ce = softmaxCrossEntropy(
+          tf.tensor2d(f32(logits), [N, V]),
+          tf.tensor1d(targets, 'int32'),
+          undefined,
+          'none',
+        );
+        expectClose(
+          await ce.data(),
+          ceRef(logits, targets, null, N, V).losses,
+          tolerance,
+          tolerance,
+          'cross-entropy',
+        );
+      });
+
       it('layerNorm keeps leading dimensions ([2,3,13])', () => {
         const x = tf.randomNormal([2, 3, 13]);
         expect(layerNorm(x, tf.ones([13]), tf.zeros([13])).shape).toEqual([2, 3, 13]);

@@ -56,6 +56,65 @@ function runProgram(
   return (backend as WebGPUBackendLike).runWebGPUProgram(p, inputs, 'float32', [int(threads), ...uniforms]);
 }
 
+const ROW_WORKGROUP = 128;
+
+/**
+ * A program with one workgroup of ROW_WORKGROUP threads per row: threads stride over the row (adjacent
+ * threads read adjacent elements) and combine through `reduceSum` / `reduceMax` in workgroup memory. The body
+ * sees `row`, `lid` (thread in the row), `valid` (row < rows) and must call the reductions from every thread
+ * (they contain barriers), so it guards memory accesses with `valid` instead of returning early.
+ */
+function rowProgram(
+  key: string,
+  variableNames: string[],
+  outputShape: number[],
+  rows: number,
+  uniforms: string,
+  body: string,
+): object {
+  return {
+    variableNames,
+    outputShape,
+    shaderKey: `atelier_${key}`,
+    dispatchLayout: { x: [0] },
+    dispatch: [Math.max(1, rows), 1, 1],
+    workgroupSize: [ROW_WORKGROUP, 1, 1],
+    uniforms: `threads : i32, ${uniforms}`,
+    getUserCode: () => `
+      var<workgroup> red : array<f32, ${ROW_WORKGROUP}>;
+      fn reduceSum(v : f32) -> f32 {
+        let l = localId.x;
+        red[l] = v;
+        workgroupBarrier();
+        for (var s = ${ROW_WORKGROUP / 2}u; s > 0u; s = s >> 1u) {
+          if (l < s) { red[l] = red[l] + red[l + s]; }
+          workgroupBarrier();
+        }
+        let r = red[0];
+        workgroupBarrier();
+        return r;
+      }
+      fn reduceMax(v : f32) -> f32 {
+        let l = localId.x;
+        red[l] = v;
+        workgroupBarrier();
+        for (var s = ${ROW_WORKGROUP / 2}u; s > 0u; s = s >> 1u) {
+          if (l < s) { red[l] = max(red[l], red[l + s]); }
+          workgroupBarrier();
+        }
+        let r = red[0];
+        workgroupBarrier();
+        return r;
+      }
+      fn main(index : i32) {
+        let row = i32(workgroupId.x + workgroupId.y * numWorkgroups.x);
+        let lid = i32(localId.x);
+        let valid = row < uniforms.threads;
+        ${body}
+      }`,
+  };
+}
+
 const GELU_S = Math.sqrt(2 / Math.PI);
 const TANH = `
   fn tanh_(u : f32) -> f32 {
@@ -72,16 +131,17 @@ const layerNorm: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const eps = (attrs as { epsilon: number }).epsilon;
   const mean = runProgram(
     backend,
-    program(
-      'ln_mean',
+    rowProgram(
+      'ln_mean_wg',
       ['X'],
       [N],
       N,
       'C : i32,',
       `
       var s = 0.0;
-      for (var i = 0; i < uniforms.C; i++) { s += X[index * uniforms.C + i]; }
-      result[index] = s / f32(uniforms.C);`,
+      if (valid) { for (var i = lid; i < uniforms.C; i += ${ROW_WORKGROUP}) { s += X[row * uniforms.C + i]; } }
+      let total = reduceSum(s);
+      if (valid && lid == 0) { result[row] = total / f32(uniforms.C); }`,
     ),
     [x],
     N,
@@ -89,17 +149,20 @@ const layerNorm: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   );
   const rstd = runProgram(
     backend,
-    program(
-      'ln_rstd',
+    rowProgram(
+      'ln_rstd_wg',
       ['X', 'Mean'],
       [N],
       N,
       'C : i32, eps : f32,',
       `
-      let m = Mean[index];
       var v = 0.0;
-      for (var i = 0; i < uniforms.C; i++) { let d = X[index * uniforms.C + i] - m; v += d * d; }
-      result[index] = inverseSqrt(v / f32(uniforms.C) + uniforms.eps);`,
+      if (valid) {
+        let m = Mean[row];
+        for (var i = lid; i < uniforms.C; i += ${ROW_WORKGROUP}) { let d = X[row * uniforms.C + i] - m; v += d * d; }
+      }
+      let total = reduceSum(v);
+      if (valid && lid == 0) { result[row] = inverseSqrt(total / f32(uniforms.C) + uniforms.eps); }`,
     ),
     [x, mean],
     N,
@@ -128,31 +191,37 @@ const layerNorm: tf.KernelFunc = ({ inputs, backend, attrs }) => {
 const layerNormGrad: tf.KernelFunc = ({ inputs, backend }) => {
   const { dy, x, gamma, mean, rstd } = inputs as Record<string, TensorInfo>;
   const [N, C] = x.shape;
-  // One thread per row: the two row means, then dx for the row.
+  // One workgroup per row: the two row means, then dx for the row.
   const dx = runProgram(
     backend,
-    program(
-      'ln_dx',
+    rowProgram(
+      'ln_dx_wg',
       ['Dy', 'X', 'Gamma', 'Mean', 'Rstd'],
       [N, C],
       N,
       'C : i32,',
       `
       let C = uniforms.C;
-      let m = Mean[index];
-      let r = Rstd[index];
+      var m = 0.0;
+      var r = 0.0;
       var a = 0.0;
       var b = 0.0;
-      for (var i = 0; i < C; i++) {
-        let dnorm = Gamma[i] * Dy[index * C + i];
-        a += dnorm;
-        b += dnorm * (X[index * C + i] - m) * r;
+      if (valid) {
+        m = Mean[row];
+        r = Rstd[row];
+        for (var i = lid; i < C; i += ${ROW_WORKGROUP}) {
+          let dnorm = Gamma[i] * Dy[row * C + i];
+          a += dnorm;
+          b += dnorm * (X[row * C + i] - m) * r;
+        }
       }
-      a = a / f32(C);
-      b = b / f32(C);
-      for (var i = 0; i < C; i++) {
-        let xhat = (X[index * C + i] - m) * r;
-        result[index * C + i] = (Gamma[i] * Dy[index * C + i] - a - xhat * b) * r;
+      let ma = reduceSum(a) / f32(C);
+      let mb = reduceSum(b) / f32(C);
+      if (valid) {
+        for (var i = lid; i < C; i += ${ROW_WORKGROUP}) {
+          let xhat = (X[row * C + i] - m) * r;
+          result[row * C + i] = (Gamma[i] * Dy[row * C + i] - ma - xhat * mb) * r;
+        }
       }`,
     ),
     [dy, x, gamma, mean, rstd],
@@ -406,19 +475,21 @@ const crossEntropy: tf.KernelFunc = ({ inputs, backend }) => {
   const [N, V] = logits.shape;
   const lse = runProgram(
     backend,
-    program(
-      'ce_lse',
+    rowProgram(
+      'ce_lse_wg',
       ['Logits'],
       [N],
       N,
       'V : i32,',
       `
-      let o = index * uniforms.V;
+      let o = row * uniforms.V;
       var mx = -3.4e38;
-      for (var v = 0; v < uniforms.V; v++) { mx = max(mx, Logits[o + v]); }
+      if (valid) { for (var v = lid; v < uniforms.V; v += ${ROW_WORKGROUP}) { mx = max(mx, Logits[o + v]); } }
+      let rowMax = reduceMax(mx);
       var s = 0.0;
-      for (var v = 0; v < uniforms.V; v++) { s += exp(Logits[o + v] - mx); }
-      result[index] = mx + log(s);`,
+      if (valid) { for (var v = lid; v < uniforms.V; v += ${ROW_WORKGROUP}) { s += exp(Logits[o + v] - rowMax); } }
+      let total = reduceSum(s);
+      if (valid && lid == 0) { result[row] = rowMax + log(total); }`,
     ),
     [logits],
     N,
