@@ -98,6 +98,7 @@ sampleRss();
 function profileOnce(label: string, f: () => unknown): void {
   const name = tf.getBackend();
   const spent = new Map<string, { ms: number; cpuMs: number; calls: number }>();
+  const calls: { name: string; ms: number; shapes: string }[] = [];
   const configs = tf.getKernelsForBackend(name);
   for (const k of configs) {
     tf.unregisterKernel(k.kernelName, name);
@@ -111,6 +112,8 @@ function profileOnce(label: string, f: () => unknown): void {
         e.ms += performance.now() - t0;
         const c = process.cpuUsage(c0);
         e.cpuMs += (c.user + c.system) / 1000;
+        const shapes = Object.values(args.inputs).map((t) => (t ? `[${t.shape}]` : '-'));
+        calls.push({ name: k.kernelName, ms: performance.now() - t0, shapes: shapes.join(' ') });
         e.calls++;
         spent.set(k.kernelName, e);
         return out;
@@ -132,6 +135,9 @@ function profileOnce(label: string, f: () => unknown): void {
     console.error(
       `  ${k.padEnd(26)} ${e.ms.toFixed(1).padStart(8)} ms wall ${e.cpuMs.toFixed(1).padStart(8)} ms CPU ${String(e.calls).padStart(5)} calls`,
     );
+  console.error('  slowest calls:');
+  for (const c of calls.sort((a, b) => b.ms - a.ms).slice(0, 8))
+    console.error(`    ${c.name.padEnd(24)} ${c.ms.toFixed(1).padStart(8)} ms  ${c.shapes}`);
 }
 if (profile) {
   profileOnce('forward', forward);

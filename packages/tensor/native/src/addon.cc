@@ -9,10 +9,6 @@
 #include <string>
 #include <utility>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #include "cpu.h"
 #include "kernels.h"
 #include "pool.h"
@@ -116,21 +112,6 @@ napi_value guarded(napi_env env, F&& body) {
   return nullptr;
 }
 
-// Asks for transparent huge pages on a large output before its first write: a fresh 154 MB gradient then
-// takes ~80 page faults instead of ~38,000 (Linux with THP in "madvise" mode; a no-op elsewhere).
-void advise_huge(void* p, int64_t bytes) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
-  if (bytes < static_cast<int64_t>(4 * kHuge)) return;
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(bytes)) & ~(kHuge - 1);
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-#else
-  (void)p;
-  (void)bytes;
-#endif
-}
-
 void check_ids(Args& a, size_t i, const int32_t* ids, int64_t n, int64_t limit, const char* what) {
   for (int64_t k = 0; k < n; ++k)
     if (ids[k] < 0 || ids[k] >= limit)
@@ -191,7 +172,6 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
     const float* A = a.f32(0, lastA);
     const float* B = a.f32(1, lastB);
     float* C = a.f32(2, batch * M * N);
-    advise_huge(C, batch * M * N * 4);
     sgemm_batched(batch, ta, tb, M, N, K, 1.0f, A, ta ? M : K, sa, B, tb ? K : N, sb, 0.0f, C, N, M * N);
     return undefined(env);
   });
@@ -279,9 +259,7 @@ napi_value CrossEntropyBackward(napi_env env, napi_callback_info info) {
     Args a(env, info, "crossEntropyBackward");
     const int64_t N = a.integer(5), V = a.integer(6, 1);
     const int32_t* targets = a.i32(2, N);
-    float* dlogits = a.f32(4, N * V);
-    advise_huge(dlogits, N * V * 4);
-    crossentropy_backward(a.f32(0, N), a.f32(1, N * V), targets, a.f32(3, N), N, V, dlogits);
+    crossentropy_backward(a.f32(0, N), a.f32(1, N * V), targets, a.f32(3, N), N, V, a.f32(4, N * V));
     return undefined(env);
   });
 }
@@ -323,7 +301,6 @@ napi_value Binary(napi_env env, napi_callback_info info) {
     if (op > 3) a.fail(0, "must be 0 (add), 1 (sub), 2 (mul) or 3 (div)");
     const int64_t n = a.integer(4);
     float* out = a.f32(3, n);
-    advise_huge(out, n * 4);
     auto period = [&](size_t i) {
       napi_typedarray_type type;
       size_t len;
