@@ -34,7 +34,7 @@ async function median(fn, reps = 3, warmup = 1) {
 
 /** One measurement in this process; prints a JSON line. */
 async function worker(mode) {
-  const { tf, initBackend, AdamW } = await import(
+  const { tf, initBackend } = await import(
     new URL('../../packages/tensor/dist/index.js', import.meta.url).href
   );
   const { GPT2 } = await import(new URL('../../packages/gpt2/dist/index.js', import.meta.url).href);
@@ -62,13 +62,32 @@ async function worker(mode) {
       tf.dispose([value, grads]);
     });
   } else if (mode === 'train') {
-    // dropout off on both sides (the PyTorch peer has none)
-    const vars = model.parameters().map((p) => p.variable);
-    const opt = AdamW ? new AdamW({ lr: 1e-4, weightDecay: 0.01 }) : tf.train.adam(1e-4);
-    optimizer = AdamW ? 'AdamW (@atelier/tensor)' : 'tf.train.adam';
+    // The trainer's AdamW (what `atelier train` runs) when @atelier/trainer is built, else tfjs's Adam.
+    const params = model.parameters();
+    const vars = params.map((p) => p.variable);
+    const trainer = await import(new URL('../../packages/trainer/dist/index.js', import.meta.url).href).catch(
+      () => undefined,
+    );
+    let update;
+    if (trainer?.AdamW) {
+      const opt = new trainer.AdamW(new Map(params.map((p) => [p.name, p.variable])), {
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-8,
+        weightDecay: 0.01,
+        exclude: { biases: false, norms: false, embeddings: false }, // torch.optim.AdamW decays everything
+      });
+      const byVar = new Map(params.map((p) => [p.variable.name, p.name]));
+      update = (grads) => opt.step(new Map(Object.entries(grads).map(([k, g]) => [byVar.get(k), g])), 1e-4);
+      optimizer = 'AdamW (@atelier/trainer)';
+    } else {
+      const opt = tf.train.adam(1e-4);
+      update = (grads) => opt.applyGradients(grads);
+      optimizer = 'tf.train.adam';
+    }
     ms = await median(async () => {
       const { value, grads } = tf.variableGrads(() => model.loss(ids), vars);
-      opt.applyGradients(grads);
+      update(grads);
       await value.data();
       tf.dispose([value, grads]);
     });
@@ -129,9 +148,9 @@ async function main() {
     `GPT-2 ${quick ? 'QUICK (small shapes)' : '124M shape'} (n_embd ${S.C}, ${S.L} layers, vocab ${S.V}); PyTorch ${rows[0].t.torch} CPU, 1 intra-op thread, OPENBLAS_NUM_THREADS=2.\n`,
   );
   console.log(
-    '| measurement | Atelier tok/s | PyTorch tok/s | Atelier / PyTorch | Atelier peak RSS | PyTorch peak RSS |',
+    '| measurement | Atelier backend | Atelier tok/s | PyTorch tok/s | Atelier / PyTorch | Atelier peak RSS | PyTorch peak RSS |',
   );
-  console.log('|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|');
   for (const { mode, a, t } of rows) {
     console.log(
       `| ${label[mode]} | ${a.backend} | ${f(a.tokens_per_s)} | ${f(t.tokens_per_s)} | ${(a.tokens_per_s / t.tokens_per_s).toFixed(2)} | ${a.peak_rss_mb.toFixed(0)} MB | ${t.peak_rss_mb.toFixed(0)} MB |`,
