@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "cpu.h"
@@ -298,6 +299,10 @@ struct Buffers {
   }
 };
 
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+
 Buffers& buffers() {
   static thread_local Buffers b;
   return b;
@@ -311,8 +316,12 @@ void scale_c(const Gemm& g) {
   }
 }
 
-// The five loops on one thread.
-void gemm_serial(const Gemm& g) {
+// Where A block (pc, ic) lives in a buffer holding all of A packed: pc blocks of Mpad·kc floats, within
+// which the MC-row blocks follow one another (every block but the last has MC rows, a multiple of MR).
+inline int64_t prepacked_offset(int64_t pc, int64_t ic, int64_t kc, int64_t Mpad) { return pc * Mpad + ic * kc; }
+
+// The five loops on one thread. `packedA` (optional) holds all of A already packed (see prepacked_offset).
+void gemm_serial(const Gemm& g, const float* packedA = nullptr) {
   if (g.M <= 0 || g.N <= 0) return;
   if (g.K <= 0) return scale_c(g);
   const KernelSpec& ks = spec();
@@ -334,13 +343,15 @@ void gemm_serial(const Gemm& g) {
       pack_b(g, pc, kc, jc, nc, NR, pb);
       for (int64_t ic = 0; ic < g.M; ic += MC) {
         const int64_t mc = std::min(MC, g.M - ic);
-        pack_a(g, ic, mc, pc, kc, MR, pa);
+        const float* ablock = pa;
+        if (packedA) ablock = packedA + prepacked_offset(pc, ic, kc, ((g.M + MR - 1) / MR) * MR);
+        else pack_a(g, ic, mc, pc, kc, MR, pa);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int64_t nr = std::min<int64_t>(NR, nc - jr);
           const float* bp = pb + jr * kc;
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const int64_t mr = std::min<int64_t>(MR, mc - ir);
-            const float* ap = pa + ir * kc;
+            const float* ap = ablock + ir * kc;
             float* c = g.C + (ic + ir) * g.ldc + jc + jr;
             if (mr == MR && nr == NR) {
               ks.ukr(kc, ap, bp, c, g.ldc, g.alpha, beta);
@@ -388,11 +399,25 @@ void gemm_parallel(const Gemm& g) {
   // ~4 MFLOP so the per-part packing and pool overhead remain a few percent.
   const int64_t by_work = std::max<int64_t>(nt, static_cast<int64_t>(flops / 4.0e6));
   const int parts = static_cast<int>(std::min<int64_t>({tiles, static_cast<int64_t>(nt) * 4, by_work}));
+  // Split along N, every part needs all of A: pack it once, in parallel, instead of once per part.
+  const float* packedA = nullptr;
+  std::unique_ptr<float, FreeDeleter> shared;
+  const int64_t Mpad = ((g.M + ks.MR - 1) / ks.MR) * ks.MR;
+  if (splitN && parts > 1 && Mpad * g.K <= (int64_t{1} << 23)) {
+    shared.reset(static_cast<float*>(std::aligned_alloc(64, ((Mpad * g.K * sizeof(float) + 63) / 64) * 64)));
+    const int64_t nkc = (g.K + ks.KC - 1) / ks.KC, nmc = (g.M + ks.MC - 1) / ks.MC;
+    parallel_for(static_cast<int>(nkc * nmc), [&](int b, int) {
+      const int64_t pc = (b / nmc) * ks.KC, ic = (b % nmc) * ks.MC;
+      const int64_t kc = std::min<int64_t>(ks.KC, g.K - pc), mc = std::min<int64_t>(ks.MC, g.M - ic);
+      pack_a(g, ic, mc, pc, kc, ks.MR, shared.get() + prepacked_offset(pc, ic, kc, Mpad));
+    });
+    packedA = shared.get();
+  }
   parallel_for(parts, [&](int p, int) {
     const int64_t t0 = tiles * p / parts, t1 = tiles * (p + 1) / parts;
     if (splitN) {
       const int64_t j0 = t0 * ks.NR, j1 = std::min(g.N, t1 * ks.NR);
-      gemm_serial(slab(g, 0, g.M, j0, j1));
+      gemm_serial(slab(g, 0, g.M, j0, j1), packedA);
     } else {
       const int64_t i0 = t0 * ks.MR, i1 = std::min(g.M, t1 * ks.MR);
       gemm_serial(slab(g, i0, i1, 0, g.N));
