@@ -14,7 +14,7 @@ import {
   writeCheckpointAtomically,
   writeFileAtomic,
 } from './checkpoint.js';
-import { clipFactor, globalNorm } from './clip.js';
+import { clipFactor, globalNormValue } from './clip.js';
 import type { TrainConfig } from './config.js';
 import { type MetricRecord, MetricsLog, type TrainStatus } from './metrics.js';
 import { AdamW } from './optimizer.js';
@@ -379,9 +379,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
       // ---- average, global norm, clip, update ----
       const scale = 1 / config.gradAccumSteps;
-      const normT = globalNorm(grads.values());
-      const gradNorm = (await normT.data())[0] * scale;
-      normT.dispose();
+      const gradNorm = (await globalNormValue(grads.values())) * scale;
       const finite = Number.isFinite(loss) && Number.isFinite(gradNorm);
       if (finite) {
         optimizer.step(grads, lr, scale * clipFactor(gradNorm, config.gradClip));
