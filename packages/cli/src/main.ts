@@ -92,6 +92,24 @@ function build(io: Io, setCode: (c: number) => void): Command {
       num('--checkpoint-every', { int: true, min: 0 }),
     )
     .option('--no-checkpoints', 'write no checkpoints [env ENABLE_CHECKPOINTS=false]')
+    .option('--weight-decay <x>', 'AdamW decoupled weight decay', num('--weight-decay', { min: 0 }))
+    .option('--grad-clip <x>', 'clip gradients to this global norm (0 = off)', num('--grad-clip', { min: 0 }))
+    .option(
+      '--patience <n>',
+      'early stopping: evaluations without improvement',
+      num('--patience', { int: true, min: 1 }),
+    )
+    .option(
+      '--min-delta <x>',
+      'early stopping: smallest improvement that counts',
+      num('--min-delta', { min: 0 }),
+    )
+    .option(
+      '--keep-last <n>',
+      'checkpoints to keep (the best one is kept too)',
+      num('--keep-last', { int: true, min: 1 }),
+    )
+    .option('--eval-at-start', 'evaluate before the first step too')
     .option(
       '--sample-prompt <text>',
       'prompt whose continuation is logged at each evaluation; repeatable',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { envLayer } from './commands/train.js';
+import { envLayer, flagLayer } from './commands/train.js';
 import { merge, parseRunConfig } from './run-config.js';
 
 describe('train configuration layers', () => {
@@ -36,5 +36,33 @@ describe('train configuration layers', () => {
       /^cfg\.json: batchSize: /,
     );
     expect(() => parseRunConfig(merge(file, { lora: { r: 8, rank: 4 } }), 'cfg.json')).toThrow(/lora: /);
+  });
+});
+
+describe('train flags', () => {
+  it('--checkpoint-every does not re-enable checkpoints that ENABLE_CHECKPOINTS=false turned off', () => {
+    const flags = flagLayer({
+      checkpointEvery: 10,
+      checkpoints: true,
+      keepLast: 3,
+      patience: 2,
+      gradClip: 0.5,
+    });
+    const c = parseRunConfig(
+      merge(
+        { data: 'a', out: 'o', training: { maxSteps: 5 } },
+        envLayer({ ENABLE_CHECKPOINTS: 'false' }),
+        flags,
+      ),
+      'x',
+    );
+    expect(c.training.checkpoints).toMatchObject({ enabled: false, every: 10, keepLast: 3 });
+    expect(c.training.earlyStopping).toEqual({ patience: 2, minDelta: 0 });
+    expect(c.training.gradClip).toBe(0.5);
+    const off = parseRunConfig(
+      merge({ data: 'a', out: 'o', training: { maxSteps: 5 } }, flagLayer({ checkpoints: false })),
+      'x',
+    );
+    expect(off.training.checkpoints.enabled).toBe(false);
   });
 });

@@ -37,6 +37,12 @@ export interface TrainFlags {
   warmupRatio?: number;
   evalEvery?: number;
   evalBatches?: number;
+  weightDecay?: number;
+  gradClip?: number;
+  patience?: number;
+  minDelta?: number;
+  keepLast?: number;
+  evalAtStart?: boolean;
   checkpointEvery?: number;
   checkpoints?: boolean;
   samplePrompt?: string[];
@@ -65,7 +71,8 @@ export function envLayer(env: Io['env']): Record<string, unknown> {
   };
 }
 
-function flagLayer(f: TrainFlags): Record<string, unknown> {
+/** Flag layer of `atelier train` (undefined = not given). */
+export function flagLayer(f: TrainFlags): Record<string, unknown> {
   const loraLayer =
     f.lora === false
       ? false
@@ -93,11 +100,22 @@ function flagLayer(f: TrainFlags): Record<string, unknown> {
           : undefined,
       evalEvery: f.evalEvery,
       evalBatches: f.evalBatches,
+      evalAtStart: f.evalAtStart,
+      weightDecay: f.weightDecay,
+      gradClip: f.gradClip,
+      earlyStopping:
+        f.patience !== undefined || f.minDelta !== undefined
+          ? { patience: f.patience, minDelta: f.minDelta }
+          : undefined,
       seed: f.seed,
       samplePrompts: f.samplePrompt,
       checkpoints:
-        f.checkpoints === false || f.checkpointEvery !== undefined
-          ? { enabled: f.checkpoints, every: f.checkpointEvery }
+        f.checkpoints === false || f.checkpointEvery !== undefined || f.keepLast !== undefined
+          ? {
+              enabled: f.checkpoints === false ? false : undefined,
+              every: f.checkpointEvery,
+              keepLast: f.keepLast,
+            }
           : undefined,
     },
   };
