@@ -44,14 +44,19 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * Median times of `ours` and `stock`, measured alternately (A, B, A, B, …) after one warm-up of each, so that
- * load from other processes on this shared machine hits both alike. A side slower than 5 s is timed once.
+ * load from other processes on this shared machine hits both alike. A side slower than 5 s is timed once;
+ * ops faster than 30 ms get 15 samples.
  */
 async function compare(ours, stock, reps = 3) {
   const a = [];
   const b = [];
-  const slowOurs = (await ours()) > 5000;
-  const slowStock = (await stock()) > 5000;
-  for (let i = 0; i < reps; i++) {
+  const warmOurs = await ours();
+  const warmStock = await stock();
+  const slowOurs = warmOurs > 5000;
+  const slowStock = warmStock > 5000;
+  // Millisecond-scale ops are at the mercy of scheduling noise: take many more samples of them.
+  const n = Math.max(warmOurs, warmStock) < 30 ? Math.max(reps, 15) : reps;
+  for (let i = 0; i < n; i++) {
     if (!slowOurs || a.length === 0) a.push(await ours());
     if (!slowStock || b.length === 0) b.push(await stock());
   }
