@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Runs a TypeScript bench script from tools/bench against the workspace's TypeScript sources:
 // bundles it with esbuild (the `@atelier/source` export condition resolves @atelier/* to src/), writes the
-// bundle under packages/tensor/node_modules/.cache (so runtime lookups — the native addon, `webgpu` — resolve
-// from @atelier/tensor), then runs it with the remaining arguments.
+// bundle under packages/tensor/node_modules/.cache (so runtime lookups — the native addon, tfjs, `webgpu` —
+// resolve from @atelier/tensor), then runs it with the remaining arguments.
 //   node tools/bench/native-run.mjs tools/bench/native-sgemm.ts [args…]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
@@ -37,7 +37,9 @@ await esbuild.build({
   format: 'esm',
   target: 'node20',
   conditions: ['@atelier/source'],
-  external: ['webgpu', '*.node'],
+  // Loaded from packages/tensor/node_modules at run time: tfjs-backend-wasm finds its .wasm files next to
+  // itself, and one copy of tfjs-core means one engine.
+  external: ['webgpu', '*.node', '@tensorflow/*'],
   outfile,
   logLevel: 'error',
   banner: {

@@ -159,8 +159,9 @@ napi_value SetSimd(napi_env env, napi_callback_info info) {
   });
 }
 
-// matmul(a, b, c, batch, M, N, K, transA, transB, batchStrideA, batchStrideB): C[b] = op(A[b]) · op(B[b]),
-// C contiguous [batch, M, N]; A[b] is a + b·strideA laid out [M,K] ([K,M] if transA); strides may be 0.
+// matmul(a, b, c, batch, M, N, K, transA, transB, batchStrideA, batchStrideB[, accumulate]):
+// C[b] = op(A[b]) · op(B[b]) (+ C[b] when accumulate), C contiguous [batch, M, N]; A[b] is a + b·strideA
+// laid out [M,K] ([K,M] if transA); strides may be 0.
 napi_value Matmul(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     Args a(env, info, "matmul");
@@ -172,7 +173,8 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
     const float* A = a.f32(0, lastA);
     const float* B = a.f32(1, lastB);
     float* C = a.f32(2, batch * M * N);
-    sgemm_batched(batch, ta, tb, M, N, K, 1.0f, A, ta ? M : K, sa, B, tb ? K : N, sb, 0.0f, C, N, M * N);
+    const float beta = !a.is_null(11) && a.boolean(11) ? 1.0f : 0.0f;
+    sgemm_batched(batch, ta, tb, M, N, K, 1.0f, A, ta ? M : K, sa, B, tb ? K : N, sb, beta, C, N, M * N);
     return undefined(env);
   });
 }

@@ -14,7 +14,7 @@ export interface NativeAddon {
   info(): { simd: 'scalar' | 'avx2' | 'avx512'; simdMax: string; threads: number; gemmKernel: string };
   setThreads(n: number): void;
   setSimd(level: 'scalar' | 'avx2' | 'avx512'): void;
-  /** C[b] = op(A[b])·op(B[b]); C contiguous [batch,M,N]; A[b] = a + b·strideA ([M,K], or [K,M] if transA). */
+  /** C[b] = op(A[b])·op(B[b]) (+ C[b] if accumulate); C contiguous [batch,M,N]; A[b] = a + b·strideA ([M,K], or [K,M] if transA). */
   matmul(
     a: Float32Array,
     b: Float32Array,
@@ -27,6 +27,8 @@ export interface NativeAddon {
     transB: boolean,
     strideA: number,
     strideB: number,
+    /** Add into C instead of overwriting it. */
+    accumulate?: boolean,
   ): void;
   layerNormForward(
     x: Float32Array,

@@ -128,6 +128,42 @@ describe.skipIf(!load.ok)(`native elementwise kernels ${load.ok ? '' : load.reas
     }
   });
 
+  it('GatherV2 (rows) and fused matmul + bias match tfjs-cpu', async () => {
+    const table = randomArray(11 * 3 * 4, 4);
+    const [n, c] = await onBoth(() =>
+      tf.tidy(() => {
+        const ids = tf.tensor(
+          [
+            [3, 0, 10],
+            [3, 3, 7],
+          ],
+          [2, 3],
+          'int32',
+        );
+        const g0 = tf.gather(tf.tensor(table, [11, 12]), ids); // [2, 3, 12]
+        const g1 = tf.gather(tf.tensor(table, [11, 3, 4]), tf.tensor([2, 0], [2], 'int32'), 1); // axis 1: tfjs-cpu
+        const a = tf.tensor(randomArray(2 * 5 * 7, 5), [2, 5, 7]);
+        const w = tf.tensor(randomArray(6 * 7, 6), [6, 7]);
+        const bias = tf.tensor(randomArray(6, 7), [6]);
+        const f = tf.fused.matMul({
+          a: a as unknown as tf.Tensor2D,
+          b: w as tf.Tensor2D,
+          transposeB: true,
+          bias,
+        });
+        return [g0, g1, f].map((t) => ({ shape: t.shape, data: Array.from(t.dataSync()) }));
+      }),
+    );
+    for (let i = 0; i < 3; i++) {
+      expect(n[i].shape).toEqual(c[i].shape);
+      expect(maxViolation(n[i].data, c[i].data, 1e-6, 1e-6)).toBeLessThanOrEqual(1);
+    }
+    await tf.setBackend(NATIVE_BACKEND_NAME);
+    expect(() => tf.gather(tf.tensor(table, [11, 12]), tf.tensor([1, 11], [2], 'int32'))).toThrow(
+      /index 11 \(position 1\) is not in \[0, 11\)/,
+    );
+  });
+
   it('Sum over leading, trailing, all and middle axes, keepDims, int32', async () => {
     const x = randomArray(3 * 5 * 67, 9);
     const cases: [number | number[] | undefined, boolean][] = [

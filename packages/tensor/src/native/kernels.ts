@@ -167,10 +167,65 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
 
   const add = binary(0, 'Add');
 
+  /** op(a)·op(b) + bias for 2-D b and a [M,K] or [1|B, M, K] (b shared across the batch). */
+  function biasMatMul(inputs: Inputs, backend: MathBackendCPU, attrs?: Attrs): TensorInfo {
+    const a = need(inputs, 'a', '_FusedMatMul');
+    const b = need(inputs, 'b', '_FusedMatMul');
+    const bias = need(inputs, 'bias', '_FusedMatMul');
+    const tA = Boolean(attrs?.transposeA);
+    const tB = Boolean(attrs?.transposeB);
+    const ra = a.shape.length;
+    const batch = ra === 3 ? a.shape[0] : 1;
+    const M = tA ? a.shape[ra - 1] : a.shape[ra - 2];
+    const K = tA ? a.shape[ra - 2] : a.shape[ra - 1];
+    const N = tB ? b.shape[0] : b.shape[1];
+    if (K !== (tB ? b.shape[1] : b.shape[0]))
+      throw new Error(`_FusedMatMul: inner dimensions differ: [${a.shape}] · [${b.shape}]`);
+    const out = new Float32Array(batch * M * N);
+    const bv = f32(backend, bias);
+    for (let r = 0; r < batch * M; r++) out.set(bv, r * N);
+    addon.matmul(f32(backend, a), f32(backend, b), out, batch, M, N, K, tA, tB, M * K, 0, true);
+    return output(backend, ra === 3 ? [batch, M, N] : [M, N], out);
+  }
+
+  /** Row gather along axis 0 (embedding lookup) by contiguous copies; other cases: tfjs-cpu. */
+  const gather: NativeKernelFunc = ({ inputs, backend, attrs }) => {
+    const x = need(inputs, 'x', 'GatherV2');
+    const indices = need(inputs, 'indices', 'GatherV2');
+    const axis = tf.util.parseAxisParam((attrs?.axis ?? 0) as number, x.shape)[0];
+    if (x.dtype !== 'float32' || axis !== 0 || Number(attrs?.batchDims ?? 0) !== 0 || x.shape.length < 1)
+      return cpuKernel('GatherV2')({ inputs, backend, attrs });
+    const rows = x.shape[0];
+    const row = size(x.shape.slice(1));
+    const ids = i32(backend, indices);
+    const xv = f32(backend, x);
+    const out = new Float32Array(ids.length * row);
+    for (let n = 0; n < ids.length; n++) {
+      const id = ids[n];
+      if (!(id >= 0 && id < rows))
+        throw new Error(`GatherV2: index ${id} (position ${n}) is not in [0, ${rows})`);
+      out.set(xv.subarray(id * row, (id + 1) * row), n * row);
+    }
+    return output(backend, [...indices.shape, ...x.shape.slice(1)], out);
+  };
+
   const fusedMatMul: NativeKernelFunc = ({ inputs, backend, attrs }) => {
     const { a, b, bias, preluActivationWeights } = inputs;
-    let current = batchMatMul({ inputs: { a, b }, backend, attrs }) as TensorInfo;
-    if (bias) {
+    // A [N] bias on a 2-D/3-D float32 product (every Linear layer): start C from the broadcast bias and let
+    // the GEMM accumulate into it — one pass and one allocation fewer than matmul-then-add.
+    const fastBias =
+      bias &&
+      a?.dtype === 'float32' &&
+      b?.dtype === 'float32' &&
+      bias.dtype === 'float32' &&
+      b.shape.length === 2 &&
+      a.shape.length <= 3 &&
+      size(bias.shape) === (attrs?.transposeB ? b.shape[0] : b.shape[1]) &&
+      isTrailing(bias.shape, [size(bias.shape)]);
+    let current = (
+      fastBias ? biasMatMul(inputs, backend, attrs) : batchMatMul({ inputs: { a, b }, backend, attrs })
+    ) as TensorInfo;
+    if (bias && !fastBias) {
       const next = add({ inputs: { a: current, b: bias }, backend }) as TensorInfo;
       backend.disposeIntermediateTensorInfo(current);
       current = next;
@@ -424,6 +479,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
   };
 
   return {
+    GatherV2: gather,
     PadV2: padV2,
     Add: binary(0, 'Add'),
     Sub: binary(1, 'Sub'),
