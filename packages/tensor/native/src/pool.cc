@@ -96,6 +96,10 @@ class Pool {
       uint64_t s = state_.load(std::memory_order_acquire);
       if ((s >> 32) != gen) return;
       const uint32_t t = static_cast<uint32_t>(s & 0xffffffffu);
+      if (t == 0xffffffffu) {  // the caller is still publishing this job: wait for it to open
+        cpu_relax();
+        continue;
+      }
       if (t >= static_cast<uint32_t>(ntasks_)) return;
       if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) continue;
       (*job_)(static_cast<int>(t), tid);
