@@ -164,6 +164,50 @@ describe.skipIf(!load.ok)(`native elementwise kernels ${load.ok ? '' : load.reas
     );
   });
 
+  it('Slice matches tfjs-cpu for ranks 1-4', async () => {
+    const cases: [number[], number[], number[]][] = [
+      [[17], [3], [-1]],
+      [
+        [4, 128, 6],
+        [0, 0, 0],
+        [4, 127, 6],
+      ],
+      [
+        [4, 128, 6],
+        [0, 1, 0],
+        [4, -1, 6],
+      ],
+      [
+        [5, 7],
+        [1, 2],
+        [3, 4],
+      ],
+      [
+        [2, 3, 4, 5],
+        [1, 0, 2, 1],
+        [1, 3, 2, 3],
+      ],
+      [
+        [3, 4],
+        [1, 1],
+        [0, 2],
+      ], // empty
+    ];
+    for (const [shape, begin, sz] of cases) {
+      const x = randomArray(
+        shape.reduce((a, b) => a * b, 1),
+        8,
+      );
+      const [n, c] = await onBoth(() =>
+        tf.tidy(() => {
+          const y = tf.slice(tf.tensor(x, shape), begin, sz);
+          return { shape: y.shape, data: Array.from(y.dataSync()) };
+        }),
+      );
+      expect(n).toEqual(c);
+    }
+  });
+
   it('Sum over leading, trailing, all and middle axes, keepDims, int32', async () => {
     const x = randomArray(3 * 5 * 67, 9);
     const cases: [number | number[] | undefined, boolean][] = [

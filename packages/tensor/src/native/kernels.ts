@@ -478,7 +478,39 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     return output(backend, outShape, out);
   };
 
+  /** Slice by contiguous rows (tfjs-cpu copies element by element). */
+  const slice: NativeKernelFunc = ({ inputs, backend, attrs }) => {
+    const x = need(inputs, 'x', 'Slice');
+    const rank = x.shape.length;
+    if (x.dtype !== 'float32' || rank === 0) return cpuKernel('Slice')({ inputs, backend, attrs });
+    const [begin, sizes] = tf.slice_util.parseSliceParams(
+      x as unknown as tf.Tensor,
+      attrs?.begin as number[],
+      attrs?.size as number[],
+    );
+    tf.slice_util.assertParamsValid(x as unknown as tf.Tensor, begin, sizes);
+    const out = new Float32Array(size(sizes));
+    if (out.length > 0) {
+      const xv = f32(backend, x);
+      const row = sizes[rank - 1];
+      const rows = out.length / row;
+      const strides = x.shape.map((_, i) => size(x.shape.slice(i + 1)));
+      const idx = new Array<number>(rank - 1).fill(0); // multi-index of the current output row
+      for (let r = 0; r < rows; r++) {
+        let off = begin[rank - 1];
+        for (let d = 0; d < rank - 1; d++) off += (idx[d] + begin[d]) * strides[d];
+        out.set(xv.subarray(off, off + row), r * row);
+        for (let d = rank - 2; d >= 0; d--) {
+          if (++idx[d] < sizes[d]) break;
+          idx[d] = 0;
+        }
+      }
+    }
+    return output(backend, sizes, out);
+  };
+
   return {
+    Slice: slice,
     GatherV2: gather,
     PadV2: padV2,
     Add: binary(0, 'Add'),
