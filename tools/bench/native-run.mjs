@@ -4,6 +4,7 @@
 // bundle under packages/tensor/node_modules/.cache (so runtime lookups — the native addon, tfjs, `webgpu` —
 // resolve from @atelier/tensor), then runs it with the remaining arguments.
 //   node tools/bench/native-run.mjs tools/bench/native-sgemm.ts [args…]
+//   pnpm --filter @atelier/tensor bench:native   (SGEMM, then GPT-2 124M vs PyTorch)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -46,5 +47,6 @@ await esbuild.build({
     js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
   },
 });
-const r = spawnSync(process.execPath, ['--expose-gc', outfile, ...args], { stdio: 'inherit' });
+// From the repo root, so the scripts find tools/reference/ wherever this was started.
+const r = spawnSync(process.execPath, ['--expose-gc', outfile, ...args], { stdio: 'inherit', cwd: repo });
 process.exit(r.status ?? 1);
