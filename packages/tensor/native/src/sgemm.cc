@@ -395,10 +395,13 @@ void gemm_parallel(const Gemm& g) {
   if (!splitN && mtiles < 2) return gemm_serial(g);
   const int64_t tiles = splitN ? ntiles : mtiles;
   // A few parts per thread, claimed dynamically: on a shared machine a descheduled thread then holds up only
-  // a small part (the duplicated packing of the unsplit operand is small at these shapes). Parts stay above
-  // ~4 MFLOP so the per-part packing and pool overhead remain a few percent.
+  // a small part. Parts stay above ~4 MFLOP so the per-part packing and pool overhead remain a few percent.
+  // Every part streams the whole unsplit operand (all of A when splitting N, all of B when splitting M):
+  // when that operand is large (the LM head's 50257-long K or M), one part per thread.
+  const int64_t unsplit = splitN ? g.M * g.K : g.K * g.N;
+  const int64_t per_thread = unsplit > (int64_t{1} << 20) ? 1 : 4;
   const int64_t by_work = std::max<int64_t>(nt, static_cast<int64_t>(flops / 4.0e6));
-  const int parts = static_cast<int>(std::min<int64_t>({tiles, static_cast<int64_t>(nt) * 4, by_work}));
+  const int parts = static_cast<int>(std::min<int64_t>({tiles, static_cast<int64_t>(nt) * per_thread, by_work}));
   // Split along N, every part needs all of A: pack it once, in parallel, instead of once per part.
   const float* packedA = nullptr;
   std::unique_ptr<float, FreeDeleter> shared;
