@@ -50,13 +50,17 @@ class Pool {
   int size() const { return nthreads_; }
 
   void resize(int n) {
+    std::lock_guard<std::mutex> owner(run_mu_);
     stop();
     start(n);
   }
 
   void run(int ntasks, const std::function<void(int, int)>& fn) {
     if (ntasks <= 0) return;
-    if (nthreads_ == 1 || ntasks == 1 || in_task) {
+    // Serial: one thread, one task, a nested call, or another JS thread (worker_threads) already running
+    // a job on the pool.
+    std::unique_lock<std::mutex> owner(run_mu_, std::try_to_lock);
+    if (nthreads_ == 1 || ntasks == 1 || in_task || !owner.owns_lock()) {
       bool was = in_task;
       in_task = true;
       for (int t = 0; t < ntasks; ++t) fn(t, 0);
@@ -150,6 +154,7 @@ class Pool {
   }
 
   int nthreads_ = 1;
+  std::mutex run_mu_;  // held by the thread whose job is on the pool
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,6 +1,7 @@
 // A small persistent thread pool: `parallel_for(n, fn)` runs fn(task, thread) for task in [0, n) on the
-// calling thread plus the pool's workers, and returns when every task is done. One job at a time (calls come
-// from Node's main thread); a nested call from inside a task runs serially on the calling thread.
+// calling thread plus the pool's workers, and returns when every task is done. One job at a time: a nested
+// call from inside a task, or a call from a second JS thread (worker_threads) while a job runs, runs serially
+// on its calling thread.
 #pragma once
 #include <functional>
 
