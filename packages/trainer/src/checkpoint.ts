@@ -10,6 +10,8 @@ export interface TrainerState {
   step: number;
   /** Next micro-batch to read. */
   data: DataPosition;
+  /** Micro-batches per epoch of the training data when saved (a resume on other data or batch size is refused). */
+  batchesPerEpoch: number;
   /** Trainer RNG state (dropout seeds, sample seeds). */
   rng: number[];
   /** AdamW update count (bias corrections). */

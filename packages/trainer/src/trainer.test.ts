@@ -139,7 +139,14 @@ describe.skipIf(!hasData)('train() on a real text (Girl’s Own Paper) with a to
     expect(Array.from(c.vars.get('wte.weight')?.dataSync() ?? [])).toEqual(
       Array.from(a.vars.get('wte.weight')?.dataSync() ?? []),
     );
-    for (const m of [a, b, c]) m.dispose();
+    // Resuming on other data (here: another batch size) is refused with a message that says why.
+    const d = new ToyModel(256, 16, 1);
+    const rows = byteRows(text, T);
+    const other = rowsBatchSource(rows, { batchSize: 2, shuffle: true, seed: 5 });
+    await expect(
+      train({ ...quiet, model: d, train: other, outDir: outB, config, resume: true }),
+    ).rejects.toThrow(/written with \d+ batches per epoch, this data has \d+/);
+    for (const m of [a, b, c, d]) m.dispose();
   });
 
   it('gradient accumulation of 2×B equals one step on 2B rows', async () => {

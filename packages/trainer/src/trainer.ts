@@ -170,27 +170,39 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let resumedFrom: string | null = null;
 
   if (options.resume) {
-    const dir = options.resume === true ? await latestCheckpoint(outDir) : options.resume;
-    if (!dir) throw new Error(`nothing to resume: no checkpoint under ${checkpointsDir}`);
-    const state = await readTrainerState(dir);
-    if (state.data.seed !== data.seed) {
-      throw new Error(`${dir}: checkpoint data seed ${state.data.seed} differs from this run's ${data.seed}`);
+    try {
+      const dir = options.resume === true ? await latestCheckpoint(outDir) : options.resume;
+      if (!dir) throw new Error(`nothing to resume: no checkpoint under ${checkpointsDir}`);
+      const state = await readTrainerState(dir);
+      if (state.data.seed !== data.seed) {
+        throw new Error(
+          `${dir}: checkpoint data seed ${state.data.seed} differs from this run's ${data.seed}`,
+        );
+      }
+      if (state.batchesPerEpoch !== undefined && state.batchesPerEpoch !== data.batchesPerEpoch) {
+        throw new Error(
+          `${dir}: the checkpoint was written with ${state.batchesPerEpoch} batches per epoch, this data has ${data.batchesPerEpoch} (other data, block size or batch size); resume with the run's own data and sizes`,
+        );
+      }
+      if (model.load) await model.load(dir);
+      const opt = await loadSafetensors(join(dir, OPTIMIZER_FILE));
+      optimizer.loadState(opt as Map<string, { shape: number[]; data: Float32Array }>, state.optimizerStep);
+      step = state.step;
+      pos = { ...state.data };
+      rng = new Rng(state.rng);
+      tokensSeen = state.tokensSeen;
+      elapsedBefore = state.elapsedMs;
+      bestValLoss = state.bestValLoss;
+      bestStep = state.bestStep;
+      evalsWithoutImprovement = state.evalsWithoutImprovement;
+      consecutiveBad = state.consecutiveBadSteps;
+      resumedFrom = dir;
+      await metrics.truncateAfter(step);
+      log(`resumed from ${dir} at step ${step} (epoch ${pos.epoch}, batch ${pos.index})`);
+    } catch (e) {
+      optimizer.dispose();
+      throw e;
     }
-    if (model.load) await model.load(dir);
-    const opt = await loadSafetensors(join(dir, OPTIMIZER_FILE));
-    optimizer.loadState(opt as Map<string, { shape: number[]; data: Float32Array }>, state.optimizerStep);
-    step = state.step;
-    pos = { ...state.data };
-    rng = new Rng(state.rng);
-    tokensSeen = state.tokensSeen;
-    elapsedBefore = state.elapsedMs;
-    bestValLoss = state.bestValLoss;
-    bestStep = state.bestStep;
-    evalsWithoutImprovement = state.evalsWithoutImprovement;
-    consecutiveBad = state.consecutiveBadSteps;
-    resumedFrom = dir;
-    await metrics.truncateAfter(step);
-    log(`resumed from ${dir} at step ${step} (epoch ${pos.epoch}, batch ${pos.index})`);
   } else {
     await metrics.truncateAfter(-1);
   }
@@ -230,6 +242,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       format: 'atelier-trainer-state/1',
       step,
       data: pos,
+      batchesPerEpoch: data.batchesPerEpoch,
       rng: rng.state(),
       optimizerStep: optimizer.t,
       schedule: {
