@@ -165,8 +165,15 @@ export class AdamW {
 
   private stepGeneric(variable: tf.Variable, grad: tf.Tensor, slot: Slot, wd: number): void {
     if (!slot.mt || !slot.vt) {
-      slot.mt = tf.variable(slot.m ? tf.tensor(slot.m, variable.shape) : tf.zerosLike(variable), false);
-      slot.vt = tf.variable(slot.v ? tf.tensor(slot.v, variable.shape) : tf.zerosLike(variable), false);
+      // tf.variable(t) shares t's storage; dispose t so only the variable holds it.
+      const moment = (values?: Float32Array) => {
+        const init = values ? tf.tensor(values, variable.shape) : tf.zerosLike(variable);
+        const v = tf.variable(init, false);
+        init.dispose();
+        return v;
+      };
+      slot.mt = moment(slot.m);
+      slot.vt = moment(slot.v);
       slot.m = slot.v = undefined;
     }
     const { mt, vt } = slot;
