@@ -13,7 +13,8 @@ void set_cpu_level(CpuLevel level);
 const char* cpu_level_name(CpuLevel level);
 CpuLevel cpu_level_max();
 
-#if defined(__x86_64__) || defined(__i386__)
+// ATELIER_NO_X86 builds the portable path only (what non-x86 targets get; used to check it compiles).
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(ATELIER_NO_X86)
 #define ATELIER_X86 1
 #define ATELIER_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define ATELIER_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
