@@ -53,6 +53,14 @@ export function registerNativeBackend(): NativeRegistration {
   const load = loadNativeAddon();
   if (!load.ok) return (registered = { ok: false, reason: load.reason });
   const { addon, path } = load;
+  // Without AVX2/AVX-512 (e.g. ARM) only the portable C++ SGEMM is there (~10 GFLOP/s), slower than
+  // tfjs-wasm's XNNPACK: decline, so 'cpu' falls back to WASM, unless ATELIER_NATIVE=force.
+  if (addon.info().simdMax === 'scalar' && process.env.ATELIER_NATIVE !== 'force')
+    return (registered = {
+      ok: false,
+      reason:
+        'this CPU has no AVX2/AVX-512, and the portable kernels are slower than WASM (ATELIER_NATIVE=force to use them)',
+    });
   try {
     const kernels = makeKernels(addon);
     tf.registerBackend(NATIVE_BACKEND_NAME, () => new NativeBackend(addon), 0);
