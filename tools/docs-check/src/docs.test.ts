@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { type CodeBlock, docsBlocks, extractBlocks } from './blocks.js';
-import { type CliUse, checkCommand, commandLines, type Repo, words } from './shell.js';
+import { builtFrom, type CliUse, checkCommand, commandLines, type Repo, words } from './shell.js';
 
 const pkgDir = fileURLToPath(new URL('..', import.meta.url));
 const root = join(pkgDir, '..', '..');
@@ -152,6 +152,8 @@ describe('docs-check itself', () => {
     expect(checkCommand('bash tools/missing.sh', repo, cli)).toEqual([
       'path "tools/missing.sh" does not exist',
     ]);
+    expect(builtFrom('packages/cli/dist/bin.js')).toBe('packages/cli/src/bin.ts');
+    expect(checkCommand('node tools/setup-system.sh', repo, cli)).toEqual([]);
     expect(checkCommand('curl x', repo, cli)[0]).toMatch(/unknown command "curl"/);
     expect(checkCommand('ATELIER_BACKEND=cpu atelier collect reddit --limit=3 -n 2', repo, cli)).toEqual([]);
     expect(cli).toEqual([{ command: ['collect', 'reddit'], flags: ['--limit'] }]);
