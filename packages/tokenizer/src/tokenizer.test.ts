@@ -105,7 +105,11 @@ describe('GPT-2 exactness against js-tiktoken', () => {
   );
 
   it('stays exact when the word cache fills up and is cleared (70,000 distinct words)', () => {
-    const t = new Tokenizer({ vocab: tok.model.encoder, merges: tok.model.merges, specialTokens: tok.specialTokens });
+    const t = new Tokenizer({
+      vocab: tok.model.encoder,
+      merges: tok.model.merges,
+      specialTokens: tok.specialTokens,
+    });
     const text = Array.from({ length: 70_000 }, (_, i) => `w${i.toString(36)}`).join(' ');
     const expected = tik.encode(text, [], []);
     expect(t.encode(text)).toEqual(expected);
