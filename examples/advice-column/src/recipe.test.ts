@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -90,6 +90,39 @@ describe('advice-column recipe', () => {
     expect(md).toContain('| lora | completed | 10 |');
     expect(md).toContain('Q: How do I say no?');
   }, 120_000);
+
+  it('reads the Reddit collector output (atelier collect reddit … --output data/advice.jsonl) as question → advice', async () => {
+    const file = join(dir, 'advice.jsonl');
+    const post = (id: string, title: string, body: string, comments: [string, number][]) =>
+      JSON.stringify({
+        id,
+        subreddit: 'relationship_advice',
+        title,
+        selftext: body,
+        score: 120,
+        created_utc: 1_763_000_000,
+        permalink: `/r/relationship_advice/comments/${id}/x/`,
+        num_comments: comments.length,
+        comments: comments.map(([text, score], i) => ({ id: `${id}c${i}`, body: text, score })),
+      });
+    await writeFile(
+      file,
+      `${[
+        post('a1', 'My roommate never cleans up', 'It has been months and I am tired of it.', [
+          ['Make a chore chart together and stick it on the fridge.', 40],
+          ['Move out.', 3],
+        ]),
+        post('b2', 'How do I apologise to my sister?', 'I said something cruel at dinner.', [
+          ['Say what you did, that it was wrong, and what you will do differently.', 25],
+        ]),
+      ].join('\n')}\n`,
+    );
+    const recs = await readSource(file);
+    expect(recs).toHaveLength(2);
+    expect(recs[0].question).toContain('My roommate never cleans up');
+    expect(recs[0].question).toContain('tired of it');
+    expect(recs[0].answer).toBe('Make a chore chart together and stick it on the fridge.');
+  });
 
   it.skipIf(!haveShared)(
     'downloads both Gutenberg books from a loopback server and reads them as question → advice',

@@ -13,7 +13,7 @@ import {
 } from '@atelier/datasets';
 
 /** The embedded default: 40 question → advice pairs written for this project, in one voice. */
-export const EMBEDDED_DATA = new URL('../data/advice.jsonl', import.meta.url).pathname;
+export const EMBEDDED_DATA = new URL('../data/embedded-advice.jsonl', import.meta.url).pathname;
 
 /** Project Gutenberg ids of the public-domain sources. */
 export const GUTENBERG = { etiquette: 14314, 'girls-own-paper': 18195 } as const;
