@@ -123,14 +123,15 @@ describe.skipIf(!hasData)(
       const config: ArtConfig = {
         ...full,
         blockSize: 64,
+        valFraction: 0.05,
         scratch: {
           model: { n_layer: 1, n_head: 2, n_embd: 32, n_positions: 64 },
           batchSize: 8,
           lr: 0.01,
-          maxSteps: 30,
-          evalEvery: 15,
+          maxSteps: 20,
+          evalEvery: 10,
         },
-        pretrained: { ...full.pretrained, batchSize: 8, lr: 0.01, maxSteps: 15, evalEvery: 15 },
+        pretrained: { ...full.pretrained, batchSize: 8, lr: 0.01, maxSteps: 10, evalEvery: 10 },
       };
       const out = join(root, 'run');
       const logs: string[] = [];

@@ -173,7 +173,10 @@ export async function runArtExpert(o: ArtRunOptions = {}): Promise<ArtRunResult>
 }
 
 async function cli(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args[0] === '--') args.shift(); // `pnpm start -- --steps 5` passes the separator through
   const { values } = parseArgs({
+    args,
     options: {
       download: { type: 'boolean', default: false },
       model: { type: 'string' },
