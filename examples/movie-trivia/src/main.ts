@@ -60,7 +60,9 @@ async function main(argv: string[]): Promise<void> {
   await runMovieTrivia({ config, records, outDir, backend, progress: process.stderr.isTTY });
 }
 
-main(process.argv.slice(2)).catch((e: unknown) => {
+// `pnpm start -- --flag` passes the `--` through.
+const args = process.argv.slice(2);
+main(args[0] === '--' ? args.slice(1) : args).catch((e: unknown) => {
   process.stderr.write(`movie-trivia: ${(e as Error).message}\n`);
   process.exit(1);
 });

@@ -1,9 +1,12 @@
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GPT2 } from '@atelier/gpt2';
+import { initBackend } from '@atelier/tensor';
 import { Tokenizer } from '@atelier/tokenizer';
 import { readMetrics } from '@atelier/trainer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -203,4 +206,60 @@ describe('recipe at tiny size', () => {
     expect(samples[0]).toHaveProperty('questionOnly');
     expect(existsSync(join(out, 'checkpoints'))).toBe(true);
   }, 120_000);
+});
+
+describe('--model path (pretrained, from a loopback hub)', () => {
+  it('downloads a saved model by hub id and fine-tunes a LoRA adapter on it', async () => {
+    await initBackend('cpu');
+    const modelDir = join(dir, 'hub-model');
+    const base = GPT2.fromConfig(
+      { n_embd: 16, n_layer: 1, n_head: 2, n_positions: 128 },
+      { seed: 5, tokenizer: Tokenizer.gpt2() },
+    );
+    await base.save(modelDir);
+    base.dispose();
+    const requested: string[] = [];
+    const server = createServer((req, res) => {
+      const m = /^\/gpt2\/resolve\/main\/(.+)$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
+      const file = m ? join(modelDir, m[1]) : null;
+      if (!file || !existsSync(file)) {
+        res.writeHead(404, { 'x-error-code': 'EntryNotFound' });
+        res.end('not found');
+        return;
+      }
+      if (m && req.method !== 'HEAD') requested.push(m[1]);
+      const body = readFileSync(file);
+      res.writeHead(200, {
+        'content-length': String(body.length),
+        etag: `"${createHash('sha256').update(body).digest('hex')}"`,
+        'x-repo-commit': 'b'.repeat(40),
+      });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const out = join(dir, 'run-hub');
+      const { summary } = await runMovieTrivia({
+        config: {
+          ...tiny,
+          model: 'gpt2',
+          hubEndpoint: `http://127.0.0.1:${port}`,
+          hubCacheDir: join(dir, 'hub-cache'),
+          training: { ...tiny.training, maxSteps: 4, evalEvery: 4, checkpoints: { enabled: false } },
+          maxEvalQuestions: 1,
+        },
+        records: await loadDocumentsAndQuestions(),
+        outDir: out,
+        backend: 'cpu',
+        log: () => {},
+      });
+      expect(requested).toContain('model.safetensors');
+      expect(summary.model).toBe('gpt2');
+      expect(summary.steps).toBe(4);
+      expect(Number.isFinite(summary.lastTrainLoss)).toBe(true);
+    } finally {
+      server.close();
+    }
+  }, 60_000);
 });

@@ -37,6 +37,8 @@ export interface TriviaConfig {
   scratch: Partial<GPT2Config>;
   /** Hub endpoint for pretrained models (HF_ENDPOINT otherwise). */
   hubEndpoint?: string;
+  /** Download cache for pretrained models (ATELIER_CACHE_DIR / HF_HUB_CACHE otherwise). */
+  hubCacheDir?: string;
   chunk: ChunkOptions;
   /** k of recall@k. */
   k: number;
@@ -127,6 +129,7 @@ export async function loadBase(c: TriviaConfig, tok: Tokenizer): Promise<GPT2> {
   return GPT2.fromPretrained(c.model, {
     seed: c.seed,
     ...(c.hubEndpoint ? { endpoint: c.hubEndpoint } : {}),
+    ...(c.hubCacheDir ? { cacheDir: c.hubCacheDir } : {}),
   });
 }
 
