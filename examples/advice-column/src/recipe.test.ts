@@ -1,9 +1,13 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GPT2 } from '@atelier/gpt2';
+import { initBackend } from '@atelier/tensor';
+import { Tokenizer } from '@atelier/tokenizer';
 import { readMetrics } from '@atelier/trainer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecipeConfig } from './recipe.js';
@@ -123,6 +127,58 @@ describe('advice-column recipe', () => {
     expect(recs[0].question).toContain('tired of it');
     expect(recs[0].answer).toBe('Make a chore chart together and stick it on the fridge.');
   });
+
+  it('--model <hub id>: fetches a pretrained GPT-2 from a loopback hub and trains a LoRA adapter on it', async () => {
+    await initBackend('cpu');
+    const modelDir = join(dir, 'hub-model');
+    const base = GPT2.fromConfig(
+      { n_embd: 16, n_layer: 1, n_head: 2, n_positions: 64 },
+      { seed: 1, tokenizer: Tokenizer.gpt2() },
+    );
+    await base.save(modelDir);
+    base.dispose();
+    const server = createServer((req, res) => {
+      const m = /^\/test-org\/tiny-gpt2\/resolve\/main\/(.+)$/.exec(req.url ?? '');
+      const file = m ? join(modelDir, m[1]) : '';
+      if (!m || !existsSync(file)) {
+        res.writeHead(404, { 'x-error-code': 'EntryNotFound' }).end('not found');
+        return;
+      }
+      const body = readFileSync(file);
+      res.writeHead(200, {
+        'content-length': String(body.length),
+        etag: `"${createHash('sha256').update(body).digest('hex')}"`,
+        'x-repo-commit': 'a'.repeat(40),
+      });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const saved = { HF_ENDPOINT: process.env.HF_ENDPOINT, ATELIER_CACHE_DIR: process.env.ATELIER_CACHE_DIR };
+    process.env.HF_ENDPOINT = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    process.env.ATELIER_CACHE_DIR = join(dir, 'hub-cache');
+    try {
+      const runDir = join(dir, 'hub-run');
+      const cfg = { ...TINY, model: 'test-org/tiny-gpt2', steps: 3 };
+      const { results } = await runRecipe({ config: cfg, sources: ['embedded'], modes: ['lora'] }, runDir, {
+        backend: 'cpu',
+        log: () => {},
+      });
+      expect(results[0].status).toBe('completed');
+      expect(results[0].parameters).toBe(
+        50_257 * 16 + 64 * 16 + 16 * 48 + 48 + 16 * 16 + 16 + 16 * 64 + 64 + 64 * 16 + 16 + 6 * 16,
+      );
+      const ckpt = readMetrics(join(runDir, 'lora', 'metrics.jsonl'))
+        .filter((m) => m.type === 'checkpoint')
+        .at(-1);
+      expect(existsSync(join((ckpt as { path: string }).path, 'adapter_model.safetensors'))).toBe(true);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      server.close();
+    }
+  }, 60_000);
 
   it.skipIf(!haveShared)(
     'downloads both Gutenberg books from a loopback server and reads them as question → advice',
