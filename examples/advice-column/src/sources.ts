@@ -82,5 +82,7 @@ export async function readSource(name: SourceName, download: DownloadOptions = {
   }
   // A JSONL file: the Reddit collector's output is detected and read as posts → top comments.
   const recs = await collect(readJsonlRecords(name, { onError: 'skip', report }));
+  // Bad lines are skipped, never silently: say how many and the first reason.
+  if (report.skipped > 0) process.stderr.write(`${name}: ${report.summary()}\n`);
   return recs.filter((r) => recordText(r).trim() !== '').map(toAdvice);
 }
