@@ -35,6 +35,18 @@ export interface JsonLine {
  * bad record (`file:line` in the error); `onError` decides whether it fails the run or is skipped and counted.
  */
 export async function* readJsonl(file: string, options: ReaderOptions = {}): AsyncGenerator<JsonLine> {
+  for await (const row of parseJsonLines(file, options)) {
+    countRecord(options);
+    yield row;
+  }
+}
+
+/**
+ * The parsing half of {@link readJsonl}, without counting records: parsed lines with their `file:line`,
+ * invalid JSON reported as a bad record. Readers that validate rows further count them themselves.
+ * @internal
+ */
+export async function* parseJsonLines(file: string, options: ReaderOptions): AsyncGenerator<JsonLine> {
   let record = 0;
   for await (const { text, line } of readLines(file)) {
     if (text.trim() === '') continue;
@@ -47,7 +59,6 @@ export async function* readJsonl(file: string, options: ReaderOptions = {}): Asy
       badRecord(new DatasetError(`invalid JSON: ${(err as Error).message}`, source, { cause: err }), options);
       continue;
     }
-    countRecord(options);
     yield { value, source };
   }
 }

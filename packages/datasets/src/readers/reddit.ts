@@ -7,7 +7,6 @@ import {
   type ReaderOptions,
   type SourceRef,
 } from '../errors.js';
-import { readLines } from '../lines.js';
 import type { QARecord } from '../records.js';
 import {
   commentsFromApi,
@@ -18,6 +17,7 @@ import {
   type RedditComment,
   type RedditPost,
 } from '../reddit/format.js';
+import { parseJsonLines } from './jsonl.js';
 
 /** Options of {@link readReddit}. */
 export interface RedditReadOptions extends ReaderOptions {
@@ -292,18 +292,7 @@ async function* jsonRows(
   file: string,
   options: ReaderOptions,
 ): AsyncGenerator<{ value: Record<string, unknown>; source: SourceRef }> {
-  let record = 0;
-  for await (const { text, line } of readLines(file)) {
-    if (text.trim() === '') continue;
-    record++;
-    const source: SourceRef = { file, line, record };
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      badRecord(new DatasetError(`invalid JSON: ${(err as Error).message}`, source, { cause: err }), options);
-      continue;
-    }
+  for await (const { value, source } of parseJsonLines(file, options)) {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       badRecord(new DatasetError('expected a JSON object', source), options);
       continue;
